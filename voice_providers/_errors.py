@@ -1,0 +1,136 @@
+"""The error taxonomy every provider speaks and the app understands.
+
+Each error says what the caller may do next. Messages are user-safe: they never contain an API
+key, a full phone number or a provider's raw response body.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class VoiceProviderError(Exception):
+    """Base class: something stopped a call from being placed.
+
+    Args:
+        message: A user-safe sentence (no key, no provider body).
+        code: A stable machine code for clients and dashboards.
+        provider_id: The provider involved, when there is one.
+    """
+
+    #: True when the provider cannot have acted, so sending again cannot ring the phone twice.
+    retry_safe: ClassVar[bool] = False
+    default_code: ClassVar[str] = "voice_provider_error"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, provider_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.provider_id = provider_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class ProviderNotInstalledError(VoiceProviderError):
+    """No installed plugin registers this provider id."""
+
+    default_code = "provider_not_installed"
+
+
+class ProviderNotConfiguredError(VoiceProviderError):
+    """The provider is installed but a required setting (named in the message) is missing."""
+
+    default_code = "provider_not_configured"
+
+
+class CallNotDeliveredError(VoiceProviderError):
+    """The provider cannot have acted: connect failure, 429 or 503. Safe to retry.
+
+    Args:
+        retry_after: Seconds the provider asked us to wait, when it said so.
+        status_code: The provider's HTTP status, when it answered.
+    """
+
+    retry_safe = True
+    default_code = "provider_unreachable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        provider_id: str | None = None,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, provider_id=provider_id)
+        self.retry_after = retry_after
+        self.status_code = status_code
+
+
+class CallRejectedError(VoiceProviderError):
+    """The provider answered and refused the call (other 4xx, or ElevenLabs `success: false`).
+
+    Args:
+        status_code: The provider's HTTP status.
+        reason: A short, sanitised reason extracted from the provider's error, for logs.
+    """
+
+    default_code = "provider_rejected"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        provider_id: str | None = None,
+        status_code: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, provider_id=provider_id)
+        self.status_code = status_code
+        self.reason = reason
+
+
+class CallOutcomeUnknownError(VoiceProviderError):
+    """The request may have reached the provider; the phone may be ringing. Never retried.
+
+    Args:
+        status_code: The provider's HTTP status, when it answered (500, 502, 504).
+    """
+
+    default_code = "provider_outcome_unknown"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        provider_id: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, provider_id=provider_id)
+        self.status_code = status_code
+
+
+class InvalidCallRequestError(VoiceProviderError):
+    """The call request cannot be sent as it is (bad dynamic variables); nothing was sent."""
+
+    default_code = "invalid_call_request"
+
+
+class InvalidPhoneNumberError(ValueError):
+    """A phone number is unusable; `code` says why and the message never echoes the number.
+
+    Args:
+        message: A user-safe sentence.
+        code: ``invalid_phone_number``, ``region_not_allowed`` or ``premium_rate_number``.
+    """
+
+    def __init__(self, message: str, *, code: str = "invalid_phone_number") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code

@@ -1,0 +1,189 @@
+"""Translate `httpx` outcomes into the core's errors, at the provider boundary."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from . import _constants as C
+from ._errors import (
+    CallNotDeliveredError,
+    CallOutcomeUnknownError,
+    CallRejectedError,
+    VoiceProviderError,
+)
+
+#: Statuses meaning "the provider refused before acting": retryable.
+RETRYABLE_STATUSES = frozenset({429, 503})
+
+#: A call-creation answer is a few hundred bytes; anything this large is not a real answer.
+MAX_RESPONSE_BYTES = 1 << 20
+
+#: Failures before any byte of the request could have reached the provider.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def default_timeout() -> httpx.Timeout:
+    """The shared client's timeouts: a provider POST may take 30 s, connecting must be quick."""
+    return httpx.Timeout(C.POST_TIMEOUT, connect=C.CONNECT_TIMEOUT, pool=C.POOL_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class ProviderReply:
+    """A provider's answer, read with a size cap.
+
+    Args:
+        status_code: HTTP status.
+        headers: Response headers.
+        body: Parsed JSON, or None when the body was empty, not JSON, or over the cap.
+        oversized: True when the body exceeded `MAX_RESPONSE_BYTES` and was not read.
+    """
+
+    status_code: int
+    headers: httpx.Headers
+    body: Any
+    oversized: bool = False
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    provider_id: str,
+    display_name: str,
+) -> ProviderReply:
+    """POST `payload` once; transport failures come back as core errors.
+
+    The body is streamed and capped, so a misbehaving endpoint cannot exhaust memory.
+
+    Args:
+        client: The app's shared client.
+        url: Full endpoint URL.
+        payload: JSON body.
+        headers: Request headers (credentials included; never logged here).
+        provider_id: For the error.
+        display_name: For the user-safe message.
+    """
+    request = client.build_request("POST", url, json=dict(payload), headers=dict(headers))
+    try:
+        response = await client.send(request, stream=True)
+    except _NOT_SENT as e:
+        raise CallNotDeliveredError(
+            f"Unable to reach {display_name} API",
+            code="provider_unreachable",
+            provider_id=provider_id,
+        ) from e
+    except httpx.TransportError as e:
+        # Read/write timeouts, resets and protocol errors happen after (part of) the request
+        # went out: the provider may have dialled, so this must never be retried.
+        raise _unknown(display_name, provider_id) from e
+    try:
+        raw = await _read_capped(response)
+    except httpx.TransportError as e:
+        raise _unknown(display_name, provider_id, response.status_code) from e
+    finally:
+        await response.aclose()
+    if raw is None:
+        return ProviderReply(response.status_code, response.headers, None, oversized=True)
+    return ProviderReply(response.status_code, response.headers, _parse_json(raw))
+
+
+async def _read_capped(response: httpx.Response) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_json(raw: bytes) -> Any:
+    # Proxies and load balancers answer HTML; that must not crash the caller.
+    try:
+        return json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _unknown(
+    display_name: str, provider_id: str, status_code: int | None = None
+) -> CallOutcomeUnknownError:
+    return CallOutcomeUnknownError(
+        f"{display_name} did not confirm the call; it may have been placed",
+        code="provider_outcome_unknown",
+        provider_id=provider_id,
+        status_code=status_code,
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = parsed.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def error_for_status(
+    reply: ProviderReply,
+    *,
+    provider_id: str,
+    display_name: str,
+    reason: str | None,
+) -> VoiceProviderError:
+    """The core error for a non-success HTTP status.
+
+    Args:
+        reply: The provider's answer.
+        provider_id: For the error.
+        display_name: For the user-safe message.
+        reason: A short reason the provider package extracted from its error body.
+    """
+    status = reply.status_code
+    if status in RETRYABLE_STATUSES:
+        return CallNotDeliveredError(
+            f"Unable to reach {display_name} API",
+            code="provider_rate_limited" if status == 429 else "provider_unavailable",
+            provider_id=provider_id,
+            retry_after=parse_retry_after(reply.headers.get("retry-after")),
+            status_code=status,
+        )
+    if status >= 500 or status < 400:
+        return _unknown(display_name, provider_id, status)
+    return CallRejectedError(
+        f"{display_name} rejected the call request",
+        code="provider_rejected",
+        provider_id=provider_id,
+        status_code=status,
+        reason=reason,
+    )
+
+
+def short_reason(value: object, *, limit: int = 200) -> str | None:
+    """A one-line, bounded rendering of a provider's error detail, for logs only."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text[:limit]

@@ -1,0 +1,95 @@
+"""Core request and result models: the only shapes that cross the provider boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._errors import InvalidCallRequestError
+
+#: A dynamic variable value: providers accept only scalars.
+Scalar = str | int | float | bool
+
+_RESERVED_PREFIX = "system__"
+
+
+class CallRequest(BaseModel):
+    """What the app asks a provider to do: ring one driver with one prompt.
+
+    Args:
+        to_number: The destination, already normalised to E.164.
+        driver_id: The dispatch system's driver id.
+        driver_name: The driver's display name.
+        call_sid: Our correlation id for this attempt (not the provider's).
+        prompt: The agent's full conversational prompt.
+        transfer_to: Where the agent transfers the driver (server-side setting only).
+        dispatcher_name: The dispatcher persona's name.
+        extra_variables: More scalar variables for the agent.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    to_number: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
+    driver_id: str
+    driver_name: str
+    call_sid: str
+    prompt: str
+    transfer_to: str
+    dispatcher_name: str
+    extra_variables: Mapping[str, Scalar] = Field(default_factory=dict)
+
+    def dynamic_variables(self) -> dict[str, Scalar]:
+        """The variables the agent's prompt may reference, checked before anything is sent."""
+        variables: dict[str, Scalar] = {
+            "prompt": self.prompt,
+            "transfer_to": self.transfer_to,
+            "call_sid": self.call_sid,
+            "dispatcher_name": self.dispatcher_name,
+            "driver_id": self.driver_id,
+            "driver_name": self.driver_name,
+            **self.extra_variables,
+        }
+        return validate_dynamic_variables(variables)
+
+
+class PlacedCall(BaseModel):
+    """What a provider reports once it accepted the call.
+
+    Args:
+        provider_id: Which provider placed it.
+        conversation_id: ElevenLabs conversation id, or the VAPI call id.
+        call_sid: The telephony call SID when the provider returns one.
+        status: The provider's raw status word (``queued``, a message, ...).
+        simulated: True when the provider was a loopback fake, not the real API.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider_id: str
+    conversation_id: str | None = None
+    call_sid: str | None = None
+    status: str | None = None
+    simulated: bool = False
+
+
+def validate_dynamic_variables(variables: Mapping[str, Any]) -> dict[str, Scalar]:
+    """Refuse variables a provider would accept but the call would fail on later.
+
+    Args:
+        variables: Name to value.
+
+    Raises:
+        InvalidCallRequestError: A value is not a scalar, a name is reserved, or empty.
+    """
+    checked: dict[str, Scalar] = {}
+    for name, value in variables.items():
+        if not name or name.startswith(_RESERVED_PREFIX):
+            raise InvalidCallRequestError(f"Dynamic variable name {name!r} is reserved or empty")
+        if value is None or not isinstance(value, str | int | float | bool):
+            raise InvalidCallRequestError(
+                f"Dynamic variable {name!r} must be a string, number or bool"
+            )
+        checked[name] = value
+    return checked

@@ -1,0 +1,102 @@
+"""A loopback fake of ElevenLabs' outbound-call API, for end-to-end tests, demos and benches."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from voice_providers import FakeProviderApi
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_REQUIRED = ("agent_id", "agent_phone_number_id", "to_number")
+_OPTIONAL = frozenset(
+    {"conversation_initiation_client_data", "telephony_call_config", "call_recording_enabled"}
+)
+FAKE_API_KEY = "fake-elevenlabs-key"
+
+
+class FakeElevenLabsApi(FakeProviderApi):
+    """Accepts exactly the documented outbound-call body and answers like ElevenLabs.
+
+    Args:
+        api_key: The ``xi-api-key`` it accepts.
+        latency: Seconds added before every answer.
+    """
+
+    display_name = "ElevenLabs"
+    call_path = "/v1/convai/twilio/outbound-call"
+    invalid_status = 422
+
+    def __init__(self, *, api_key: str = FAKE_API_KEY, latency: float = 0.0) -> None:
+        super().__init__(latency=latency)
+        self.api_key = api_key
+
+    def authorized(self, headers: Mapping[str, str]) -> bool:
+        """ElevenLabs authenticates with the ``xi-api-key`` header."""
+        return headers.get("xi-api-key") == self.api_key
+
+    def problems(self, body: Any) -> list[str]:
+        """Field-level problems, as ElevenLabs' 422 would list them."""
+        if not isinstance(body, dict):
+            return ["body must be a JSON object"]
+        found = [
+            f"{name}: field required" for name in _REQUIRED if not isinstance(body.get(name), str)
+        ]
+        found += [
+            f"{name}: extra field not permitted"
+            for name in body
+            if name not in {*_REQUIRED, *_OPTIONAL}
+        ]
+        if isinstance(body.get("to_number"), str) and not _E164.match(body["to_number"]):
+            found.append("to_number: must be E.164")
+        client_data = body.get("conversation_initiation_client_data") or {}
+        variables = (
+            client_data.get("dynamic_variables", {}) if isinstance(client_data, dict) else None
+        )
+        if not isinstance(variables, dict):
+            return [*found, "dynamic_variables: must be an object"]
+        for name, value in variables.items():
+            if name.startswith("system__"):
+                found.append(f"dynamic_variables.{name}: reserved prefix")
+            if not isinstance(value, str | int | float | bool):
+                found.append(f"dynamic_variables.{name}: must be a scalar")
+        return found
+
+    def accept(self, body: Any, number: int) -> tuple[int, dict[str, Any]]:
+        """ElevenLabs answers 200 with ``success``, ``conversation_id`` and ``callSid``."""
+        return 200, {
+            "success": True,
+            "message": "Success",
+            "conversation_id": f"conv_fake{number:06d}",
+            "callSid": f"CAfake{number:032d}",
+        }
+
+    def refuse(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """ElevenLabs reports some refusals as 200 with ``success: false``."""
+        return 200, {
+            "success": False,
+            "message": "Twilio could not place the call",
+            "conversation_id": None,
+            "callSid": None,
+        }
+
+    def error_body(self, status: int, message: str) -> Any:
+        """422 carries ``detail`` as a list; every other error as an object."""
+        if status == 422:
+            return {"detail": [{"loc": ["body"], "msg": message, "type": "value_error"}]}
+        return {"detail": {"status": _STATUS_WORDS.get(status, "error"), "message": message}}
+
+    def provider_settings(self, root_url: str) -> dict[str, Any]:
+        """Point ElevenLabs at this fake served at `root_url`."""
+        return {"api_key": self.api_key, "base_url": f"{root_url.rstrip('/')}/v1/convai"}
+
+
+_STATUS_WORDS = {
+    401: "invalid_api_key",
+    404: "not_found",
+    429: "rate_limit_exceeded",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+}

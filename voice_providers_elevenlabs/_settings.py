@@ -1,0 +1,28 @@
+"""ElevenLabs settings: read from the environment or `.env`, prefix ``ELEVENLABS_``."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BASE_URL = "https://api.elevenlabs.io/v1/convai"
+
+
+class ElevenLabsSettings(BaseSettings):
+    """Everything the ElevenLabs provider needs; the core never sees these fields.
+
+    Args:
+        api_key: ``ELEVENLABS_API_KEY``; without it the provider is "not configured".
+        base_url: ``ELEVENLABS_BASE_URL``, for proxies, residency endpoints and tests.
+        agent_id: ``ELEVENLABS_AGENT_ID`` overrides `ElevenLabsClient.agent_id`.
+        agent_phone_number_id: ``ELEVENLABS_AGENT_PHONE_NUMBER_ID`` overrides the class default.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ELEVENLABS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    api_key: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
+    agent_id: str | None = None
+    agent_phone_number_id: str | None = None

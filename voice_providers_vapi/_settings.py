@@ -1,0 +1,39 @@
+"""VAPI settings: read from the environment or `.env`, prefix ``VAPI_``."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BASE_URL = "https://api.vapi.ai"
+
+
+class VAPISettings(BaseSettings):
+    """Everything the VAPI provider needs; the core never sees these fields.
+
+    Args:
+        api_key: ``VAPI_API_KEY`` (Bearer token).
+        assistant_id: ``VAPI_ASSISTANT_ID``, the assistant that speaks to the driver.
+        phone_number_id: ``VAPI_PHONE_NUMBER_ID``, the VAPI number the call comes from.
+        base_url: ``VAPI_BASE_URL``, for proxies and tests.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="VAPI_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    api_key: SecretStr | None = None
+    assistant_id: str | None = None
+    phone_number_id: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+
+    def missing(self) -> list[str]:
+        """Names of the required environment variables that are not set."""
+        missing = []
+        if self.api_key is None or not self.api_key.get_secret_value():
+            missing.append("VAPI_API_KEY")
+        if not self.assistant_id:
+            missing.append("VAPI_ASSISTANT_ID")
+        if not self.phone_number_id:
+            missing.append("VAPI_PHONE_NUMBER_ID")
+        return missing
