@@ -1,0 +1,96 @@
+"""The `violation-calls` command: serve, demo, db upgrade, trips import."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from .config import Settings
+from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
+from .trips import TripImportError, import_trips_csv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(prog="violation-calls", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service against the real providers")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    demo = commands.add_parser("demo", help="run the service with simulated providers on loopback")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply the Alembic migrations")
+
+    trips = commands.add_parser("trips", help="trip data")
+    trip_commands = trips.add_subparsers(dest="trips_command", required=True)
+    trips_import = trip_commands.add_parser("import", help="load trips from a CSV file")
+    trips_import.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from .main import create_app
+
+        uvicorn.run(create_app(), host=args.host, port=args.port)
+        return 0
+    if args.command == "demo":
+        from .demo import run_demo
+
+        try:
+            asyncio.run(run_demo(host=args.host, port=args.port))
+        except KeyboardInterrupt:
+            pass
+        return 0
+    url = Settings().database_url or DEFAULT_DATABASE_URL
+    if args.command == "db":
+        upgrade_database(url)
+        print(f"database at {_safe_url(url)} is up to date")  # noqa: T201 - CLI output
+        return 0
+    return _import_trips(url, args.file)
+
+
+def _import_trips(url: str, path: Path) -> int:
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)  # noqa: T201 - CLI output
+        return 2
+    upgrade_database(url)
+
+    async def run() -> int:
+        engine = create_engine(url)
+        try:
+            return await import_trips_csv(create_session_factory(engine), path)
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(run())
+    except TripImportError as e:
+        print(f"error: nothing imported from {path}:\n{e}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"imported {count} trips from {path}")  # noqa: T201 - CLI output
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Core service settings, read from the environment or `.env` (see `.env.example`).
+
+Provider settings (``ELEVENLABS_*``, ``VAPI_*``) live in each provider package; the app never
+reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voice_providers import RetryPolicy
+from voice_providers import _constants as retry_defaults
+
+
+@dataclass(frozen=True)
+class CallLimit:
+    """At most `calls` calls to one number within `minutes`; `calls == 0` disables the limit."""
+
+    calls: int
+    minutes: int
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the limit applies."""
+        return self.calls > 0 and self.minutes > 0
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    """A caller identified by one of the configured API keys."""
+
+    name: str
+    key: SecretStr
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up; every field is documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    voice_provider: str = "vapi"
+    database_url: str | None = None
+    api_keys: SecretStr | None = None
+    allowed_call_regions: str = "US,CA"
+    dispatcher_name: str = "Dispatch"
+    dispatcher_transfer_number: str = ""
+    app_env: Literal["development", "production"] = "development"
+    per_number_call_limit: str = "3/10"
+    dedupe_window_seconds: int = Field(default=120, ge=0)
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    pending_timeout_seconds: int = Field(default=300, ge=60)
+    max_concurrent_calls: int = Field(default=10, ge=1)
+    call_queue_timeout_seconds: float = Field(default=2.0, ge=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    retry_attempts: int = Field(default=retry_defaults.RETRY_ATTEMPTS, ge=1, le=10)
+    retry_wait_initial: float = Field(default=retry_defaults.RETRY_WAIT_INITIAL, ge=0)
+    retry_wait_max: float = Field(default=retry_defaults.RETRY_WAIT_MAX, ge=0)
+    retry_wait_jitter: float = Field(default=retry_defaults.RETRY_WAIT_JITTER, ge=0)
+    retry_after_cap: float = Field(default=retry_defaults.RETRY_AFTER_CAP, ge=0)
+    retry_timeout: float = Field(default=retry_defaults.RETRY_TIMEOUT, gt=0)
+
+    log_level: str = "INFO"
+    log_full_phone_numbers: bool = False
+
+    @field_validator("voice_provider")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("per_number_call_limit")
+    @classmethod
+    def _check_limit(cls, value: str) -> str:
+        parse_call_limit(value)
+        return value
+
+    @property
+    def call_limit(self) -> CallLimit:
+        """`PER_NUMBER_CALL_LIMIT` parsed."""
+        return parse_call_limit(self.per_number_call_limit)
+
+    @property
+    def allowed_regions(self) -> frozenset[str]:
+        """`ALLOWED_CALL_REGIONS` as region codes."""
+        return frozenset(r.strip().upper() for r in self.allowed_call_regions.split(",") if r.strip())
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The core retry policy with this deployment's overrides."""
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            wait_initial=self.retry_wait_initial,
+            wait_max=self.retry_wait_max,
+            wait_jitter=self.retry_wait_jitter,
+            retry_after_cap=self.retry_after_cap,
+            timeout=self.retry_timeout,
+        )
+
+    def api_clients(self) -> list[ApiClient]:
+        """Callers from `API_KEYS`: ``name=key`` entries, or bare keys named by a key hash."""
+        if self.api_keys is None:
+            return []
+        clients = []
+        for entry in self.api_keys.get_secret_value().split(","):
+            name, sep, key = entry.strip().partition("=")
+            if not sep:
+                key, name = name, "key-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+            if key.strip():
+                clients.append(ApiClient(name=name.strip(), key=SecretStr(key.strip())))
+        return clients
+
+
+def parse_call_limit(value: str) -> CallLimit:
+    """Parse ``N/MINUTES`` (``0`` disables).
+
+    Raises:
+        ValueError: The text is neither ``0`` nor ``N/M`` with non-negative integers.
+    """
+    text = value.strip()
+    if text == "0":
+        return CallLimit(0, 0)
+    calls, sep, minutes = text.partition("/")
+    if not sep or not calls.strip().isdigit() or not minutes.strip().isdigit():
+        raise ValueError("PER_NUMBER_CALL_LIMIT must be N/MINUTES (e.g. 3/10) or 0")
+    return CallLimit(int(calls), int(minutes))
+
+
+class StartupError(RuntimeError):
+    """The service refuses to start; the message says which setting to fix."""

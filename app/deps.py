@@ -1,0 +1,83 @@
+"""FastAPI dependencies: typed access to the lifespan's services, auth and provider choice."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+import httpx
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voice_providers import ProviderRegistry, VoiceCallProvider
+
+from .call_records import CallRecords
+from .config import ApiClient, Settings
+from .errors import ApiError
+from .orchestrator import ELEVENLABS, ViolationCallService
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    """Everything the lifespan builds once and requests share."""
+
+    settings: Settings
+    http_client: httpx.AsyncClient
+    registry: ProviderRegistry
+    engine: AsyncEngine
+    calls: ViolationCallService
+    records: CallRecords
+    api_clients: tuple[ApiClient, ...]
+    simulated: bool
+
+
+def get_services(request: Request) -> Services:
+    """The lifespan state's services."""
+    return cast(Services, request.state.services)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_caller(
+    services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None
+) -> str:
+    """Who is calling: the API client's name, or anonymous when auth is off.
+
+    Raises:
+        ApiError: 401 when keys are configured and `X-API-Key` is missing or wrong.
+    """
+    if not services.api_clients:
+        return ANONYMOUS
+    if x_api_key:
+        presented = x_api_key.encode()
+        # Compare against every key so the time taken does not reveal which one nearly matched.
+        matches = [
+            client.name
+            for client in services.api_clients
+            if hmac.compare_digest(presented, client.key.get_secret_value().encode())
+        ]
+        if matches:
+            return matches[0]
+    raise ApiError(401, "A valid X-API-Key header is required", "unauthorized")
+
+
+CallerDep = Annotated[str, Depends(get_caller)]
+
+
+def get_flagged_provider(services: ServicesDep) -> VoiceCallProvider:
+    """The provider the ``VOICE_PROVIDER`` feature flag selects."""
+    return services.registry.get(services.settings.voice_provider)
+
+
+def get_elevenlabs_provider(services: ServicesDep) -> VoiceCallProvider:
+    """ElevenLabs, whatever the flag says."""
+    return services.registry.get(ELEVENLABS)
+
+
+FlaggedProviderDep = Annotated[VoiceCallProvider, Depends(get_flagged_provider)]
+ElevenLabsProviderDep = Annotated[VoiceCallProvider, Depends(get_elevenlabs_provider)]
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

@@ -1,0 +1,74 @@
+"""Limits that protect drivers and providers: a per-number cool-down and a concurrency gate."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from .call_records import CallRecords
+from .config import CallLimit
+from .errors import ApiError
+from .timeutil import utcnow
+
+
+async def check_number_cooldown(records: CallRecords, phone_e164: str, limit: CallLimit) -> None:
+    """Refuse a call when the number already got `limit.calls` calls in `limit.minutes`.
+
+    Raises:
+        ApiError: 429 with ``Retry-After`` set to when the oldest counted call ages out.
+    """
+    if not limit.enabled:
+        return
+    window = timedelta(minutes=limit.minutes)
+    recent = await records.recent_to_number(phone_e164, since=utcnow() - window)
+    if len(recent) < limit.calls:
+        return
+    wait = (recent[-limit.calls] + window - utcnow()).total_seconds()
+    raise ApiError(
+        429,
+        f"This number was already called {len(recent)} times in the last {limit.minutes} "
+        "minutes; wait before calling again",
+        "number_cooldown",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
+class CallGate:
+    """Caps concurrent provider calls in this process; a brief queue, then 503.
+
+    Hammering a provider past its concurrency limit only earns 429s, so excess requests wait
+    `queue_timeout` seconds for a slot and are then refused with a clear error.
+
+    Args:
+        limit: Concurrent provider calls allowed.
+        queue_timeout: Seconds a request may wait for a slot.
+    """
+
+    def __init__(self, *, limit: int, queue_timeout: float) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self.limit = limit
+        self.queue_timeout = queue_timeout
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the duration of a provider call.
+
+        Raises:
+            ApiError: 503 ``provider_busy`` when no slot frees up in time.
+        """
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=self.queue_timeout)
+        except TimeoutError:
+            raise ApiError(
+                503,
+                "Too many calls are being placed right now; try again in a few seconds",
+                "provider_busy",
+                headers={"Retry-After": "5"},
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()

@@ -1,0 +1,190 @@
+"""The ASGI application: `app.main:app`, built by `create_app` (tests build their own)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pluggy
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from voice_providers import (
+    ProviderContext,
+    ProviderRegistry,
+    build_registry,
+    default_timeout,
+    get_plugin_manager,
+)
+
+from .body_limit import STATE_KEY as BODY_LIMIT_KEY
+from .body_limit import BodySizeLimitMiddleware
+from .call_records import CallRecords
+from .config import Settings, StartupError
+from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
+from .deps import Services
+from .errors import install_error_handlers
+from .idempotency import IdempotencyPolicy, IdempotencyStore
+from .limits import CallGate
+from .logging_setup import configure_logging
+from .orchestrator import ViolationCallService
+from .routes import health_router, router
+
+logger = logging.getLogger("violation_calls")
+
+#: How often abandoned attempts and expired keys are swept.
+SWEEP_INTERVAL_SECONDS = 60.0
+
+
+def create_app(
+    *,
+    settings: Settings | None = None,
+    plugin_manager: pluggy.PluginManager | None = None,
+    provider_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    simulated: bool = False,
+) -> FastAPI:
+    """Build the application; nothing is read or connected until its lifespan starts.
+
+    Args:
+        settings: Core settings; read from the environment at start-up when None.
+        plugin_manager: Tests pass their own with fakes registered; default loads entry points.
+        provider_settings: Per provider id, settings that win over the environment.
+        simulated: Providers point at loopback fakes (the demo); answers say so.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        config = settings or Settings()
+        configure_logging(config.log_level)
+        _refuse_unsafe_production(config)
+        url = config.database_url or DEFAULT_DATABASE_URL
+        if url.startswith("sqlite"):
+            # The embedded default must work on a fresh clone with no setup step.
+            await asyncio.to_thread(upgrade_database, url)
+        engine = create_engine(url)
+        async with httpx.AsyncClient(timeout=default_timeout()) as http_client:
+            registry = build_registry(
+                plugin_manager or get_plugin_manager(),
+                context=ProviderContext(
+                    http_client=http_client,
+                    retry_policy=config.retry_policy,
+                    settings_overrides=provider_settings or {},
+                    simulated=simulated,
+                ),
+            )
+            try:
+                _check_flag(config, registry)
+                services = _services(config, http_client, registry, engine, simulated)
+                await _sweep(services)
+                sweeper = asyncio.create_task(_sweep_forever(services))
+                logger.info(
+                    "violation-calls ready: VOICE_PROVIDER=%s, installed=%s, configured=%s%s",
+                    config.voice_provider,
+                    registry.installed,
+                    sorted(registry.providers),
+                    " (simulated providers)" if simulated else "",
+                )
+                try:
+                    yield {"services": services, BODY_LIMIT_KEY: config.max_body_bytes}
+                finally:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
+            finally:
+                await registry.aclose()
+                await engine.dispose()
+
+    app = FastAPI(
+        title="Violation calls",
+        description="Phone a truck driver about trip violations through an AI voice agent.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.include_router(health_router)
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware, default_max_bytes=Settings.model_fields["max_body_bytes"].default
+    )
+    return app
+
+
+def _refuse_unsafe_production(config: Settings) -> None:
+    if config.app_env == "production" and not config.api_clients():
+        raise StartupError("APP_ENV=production requires API_KEYS; refusing to start without auth")
+
+
+def _check_flag(config: Settings, registry: ProviderRegistry) -> None:
+    if config.voice_provider not in registry.installed:
+        raise StartupError(
+            f"VOICE_PROVIDER={config.voice_provider!r} is not an installed voice provider "
+            f"(installed: {', '.join(registry.installed) or 'none'})"
+        )
+
+
+def _services(
+    config: Settings,
+    http_client: httpx.AsyncClient,
+    registry: ProviderRegistry,
+    engine: Any,
+    simulated: bool,
+) -> Services:
+    sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
+    records = CallRecords(session_factory=sessions)
+    idempotency = IdempotencyStore(
+        session_factory=sessions,
+        policy=IdempotencyPolicy(
+            ttl=timedelta(hours=config.idempotency_ttl_hours),
+            dedupe_window=timedelta(seconds=config.dedupe_window_seconds),
+            stale_after=timedelta(seconds=config.pending_timeout_seconds),
+        ),
+    )
+    calls = ViolationCallService(
+        settings=config,
+        session_factory=sessions,
+        records=records,
+        idempotency=idempotency,
+        gate=CallGate(limit=config.max_concurrent_calls, queue_timeout=config.call_queue_timeout_seconds),
+        simulated=simulated,
+    )
+    return Services(
+        settings=config,
+        http_client=http_client,
+        registry=registry,
+        engine=engine,
+        calls=calls,
+        records=records,
+        api_clients=tuple(config.api_clients()),
+        simulated=simulated,
+    )
+
+
+async def _sweep(services: Services) -> None:
+    """Settle attempts whose process died mid-call, then drop expired keys."""
+    settled = await services.calls.idempotency.settle_abandoned()
+    reaped = await services.records.reap_stale(
+        older_than=timedelta(seconds=services.settings.pending_timeout_seconds)
+    )
+    purged = await services.calls.idempotency.purge_expired()
+    if settled or reaped:
+        logger.warning("marked %d abandoned call attempt(s) as outcome unknown", settled + reaped)
+    if purged:
+        logger.info("purged %d expired idempotency key(s)", purged)
+
+
+async def _sweep_forever(services: Services) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        try:
+            await _sweep(services)
+        except Exception:  # noqa: BLE001 - a failed sweep must not kill the service; next one retries
+            logger.exception("sweep of abandoned call attempts failed")
+
+
+app = create_app()

@@ -1,0 +1,333 @@
+"""The violation-call orchestrator: one path from a front-end request to a placed call.
+
+Both endpoints run `ViolationCallService.handle`; they differ only in the provider that the
+dependency layer resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from voice_providers import (
+    CallRequest,
+    InvalidPhoneNumberError,
+    PlacedCall,
+    ProviderRegistry,
+    VoiceCallProvider,
+    VoiceProviderError,
+    mask_phone_number,
+    vet_phone_number,
+)
+
+from .call_records import CallRecords, NewAttempt
+from .config import Settings
+from .errors import ApiError, api_error_for, phone_error
+from .idempotency import Claim, IdempotencyStore, Replay, fingerprint
+from .limits import CallGate, check_number_cooldown
+from .logging_setup import SEPARATOR, as_json, redact
+from .prompts import generate_enhanced_conversational_prompt, load_prompt_templates, sanitize_text
+from .schemas import BatchCallRequest, CallResponse, DriverData, DriverSummary
+from .trips import TripData, get_trip_data_for_violations
+
+logger = logging.getLogger("violation_calls.orchestrator")
+
+#: The provider id `/driver_data/call-elevenlabs` always uses.
+ELEVENLABS = "elevenlabs"
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What the route answers: a status, a JSON body and whether it is a replay."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallVariables:
+    """The agent's dynamic variables that callers of the orchestrator may set.
+
+    Each defaults from settings (or is generated); none is ever taken from a request body.
+    """
+
+    prompt: str | None = None
+    transfer_to: str | None = None
+    call_sid: str | None = None
+    dispatcher_name: str | None = None
+
+
+def new_call_sid() -> str:
+    """Our correlation id for one attempt: unique, opaque, safe in URLs and logs."""
+    return f"vc_{uuid.uuid4().hex}"
+
+
+class ViolationCallService:
+    """Validates, deduplicates, records and places one violation call.
+
+    Args:
+        settings: Core settings.
+        session_factory: The app's database sessions.
+        records: Call attempt records.
+        idempotency: Idempotency-key store.
+        gate: Concurrency cap on provider calls.
+        simulated: Providers talk to loopback fakes (demo); recorded on every attempt.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session_factory: async_sessionmaker[AsyncSession],
+        records: CallRecords,
+        idempotency: IdempotencyStore,
+        gate: CallGate,
+        simulated: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.simulated = simulated
+        self._sessions = session_factory
+        self.records = records
+        self.idempotency = idempotency
+        self.gate = gate
+
+    async def handle(
+        self,
+        *,
+        request: BatchCallRequest,
+        provider: VoiceCallProvider,
+        caller: str,
+        idempotency_key: str | None = None,
+        variables: CallVariables | None = None,
+    ) -> CallOutcome:
+        """Run a request end to end, at most one provider call per distinct request.
+
+        Raises:
+            ApiError: Every failure, with its status and code.
+        """
+        self._log_incoming(request, provider)
+        driver = first_driver(request)
+        phone = self._vet_phone(driver.phoneNumber)
+        claim = await self.idempotency.claim(
+            scope=caller,
+            key=idempotency_key,
+            request_fingerprint=fingerprint(request.model_dump(mode="json"), target=provider.provider_id),
+        )
+        if isinstance(claim, Replay):
+            logger.info("🔁 replaying the stored answer (%s) for a repeated request", claim.status_code)
+            return CallOutcome(claim.status_code, claim.body, replayed=True)
+        try:
+            outcome = await self._call(
+                request, driver, phone, provider, caller, idempotency_key, variables, claim
+            )
+        except ApiError as error:
+            await self._finish_claim(claim, error.status_code, error.body(), keep=error.may_have_rung)
+            raise
+        # Cancelled or crashed mid-call, the key stays in flight; the reaper later settles it
+        # as "outcome unknown", so nobody dials again blindly.
+        await self._finish_claim(claim, outcome.status_code, outcome.body, keep=True)
+        return outcome
+
+    async def _call(
+        self,
+        request: BatchCallRequest,
+        driver: DriverData,
+        phone: str,
+        provider: VoiceCallProvider,
+        caller: str,
+        idempotency_key: str | None,
+        variables: CallVariables | None,
+        claim: Claim | None,
+    ) -> CallOutcome:
+        variables = variables or CallVariables()
+        await check_number_cooldown(self.records, phone, self.settings.call_limit)
+        trip_id = driver.violations.tripId or request.trip_id or None
+        prompt = variables.prompt or await self._build_prompt(driver, trip_id, request.trip_id)
+        call = CallRequest(
+            to_number=phone,
+            driver_id=driver.driverId,
+            driver_name=sanitize_text(driver.driverName, limit=200),
+            call_sid=variables.call_sid or new_call_sid(),
+            prompt=prompt,
+            transfer_to=variables.transfer_to or self.settings.dispatcher_transfer_number,
+            dispatcher_name=variables.dispatcher_name or self.settings.dispatcher_name,
+        )
+        async with self.gate.slot():
+            await self.records.start(
+                NewAttempt(
+                    call_sid=call.call_sid,
+                    provider=provider.provider_id,
+                    caller=caller,
+                    driver_id=driver.driverId,
+                    driver_name=call.driver_name,
+                    phone_e164=phone,
+                    trip_id=trip_id,
+                    triggers_count=len(driver.violations.violationDetails),
+                    idempotency_key=idempotency_key,
+                    simulated=self.simulated,
+                )
+            )
+            if claim is not None:
+                await self.idempotency.attach_call(claim, call.call_sid)
+            placed = await self._place(provider, call)
+        return CallOutcome(200, self._response(request, driver, call, provider, placed))
+
+    async def _place(self, provider: VoiceCallProvider, call: CallRequest) -> PlacedCall:
+        self._log_outgoing(provider, call)
+        try:
+            placed = await provider.place_call(request=call)
+        except VoiceProviderError as e:
+            error = api_error_for(e, call_sid=call.call_sid)
+            await self.records.failed(call.call_sid, error_code=error.error_code, may_have_rung=error.may_have_rung)
+            logger.error(
+                "❌ %s call %s failed: %s (%s)%s",
+                provider.provider_id,
+                call.call_sid,
+                e.message,
+                e.code,
+                f" reason={e.reason}" if getattr(e, "reason", None) else "",
+            )
+            raise error from e
+        except Exception as e:
+            # A bug after the request may have gone out: treat the outcome as unknown.
+            await self.records.failed(call.call_sid, error_code="internal_error", may_have_rung=True)
+            logger.exception("❌ %s call %s crashed", provider.provider_id, call.call_sid)
+            raise ApiError(
+                500, "Internal error while placing the call", "internal_error",
+                call_sid=call.call_sid, may_have_rung=True,
+            ) from e
+        await self.records.placed(call.call_sid, placed)
+        logger.info(
+            "✅ %s accepted call %s: conversation_id=%s callSid=%s\n%s",
+            provider.provider_id, call.call_sid, placed.conversation_id, placed.call_sid, SEPARATOR,
+        )
+        return placed
+
+    async def _build_prompt(self, driver: DriverData, trip_id: str | None, fallback: str | None) -> str:
+        async with self._sessions() as session:
+            trip: TripData = await get_trip_data_for_violations(
+                session, trip_id=trip_id, fallback_trip_id=fallback, driver_id=driver.driverId
+            )
+            templates = await load_prompt_templates(session)
+        return generate_enhanced_conversational_prompt(
+            driver.driverName,
+            driver.violations.violationDetails,
+            trip,
+            driver.customRules,
+            templates=templates,
+        )
+
+    def _vet_phone(self, raw: str) -> str:
+        try:
+            phone = vet_phone_number(raw, allowed_regions=self.settings.allowed_regions)
+        except InvalidPhoneNumberError as e:
+            logger.warning("❌ refused phone number: %s (%s)", e.message, e.code)
+            raise phone_error(e) from e
+        logger.info("📞 normalised phone number: %s", self._phone_for_log(phone))
+        return phone
+
+    async def _finish_claim(
+        self, claim: Claim | Replay | None, status_code: int, body: dict[str, Any], *, keep: bool
+    ) -> None:
+        if not isinstance(claim, Claim):
+            return
+        if keep:
+            await self.idempotency.complete(claim, status_code=status_code, body=body)
+        else:
+            await self.idempotency.release(claim)
+
+    def _response(
+        self,
+        request: BatchCallRequest,
+        driver: DriverData,
+        call: CallRequest,
+        provider: VoiceCallProvider,
+        placed: PlacedCall,
+    ) -> dict[str, Any]:
+        return CallResponse(
+            message=f"Call initiated successfully via {provider.display_name}",
+            timestamp=request.timestamp,
+            provider=provider.provider_id,
+            call_sid=call.call_sid,
+            driver=DriverSummary(
+                driverId=driver.driverId, driverName=driver.driverName, phoneNumber=call.to_number
+            ),
+            conversation_id=placed.conversation_id,
+            callSid=placed.call_sid,
+            triggers_count=len(driver.violations.violationDetails),
+            simulated=placed.simulated,
+        ).model_dump()
+
+    def _phone_for_log(self, phone: str) -> str:
+        return phone if self.settings.log_full_phone_numbers else mask_phone_number(phone)
+
+    def _log_incoming(self, request: BatchCallRequest, provider: VoiceCallProvider) -> None:
+        full = self.settings.log_full_phone_numbers
+        logger.info(SEPARATOR)
+        logger.info(
+            "📞 incoming %s call request for %s: %s",
+            request.callType,
+            provider.provider_id,
+            as_json(redact(request.model_dump(mode="json"), full_numbers=full)),
+        )
+
+    def _log_outgoing(self, provider: VoiceCallProvider, call: CallRequest) -> None:
+        payload = provider.describe_payload(request=call)
+        logger.info(
+            "📞 sending %s payload for call %s: %s",
+            provider.provider_id,
+            call.call_sid,
+            as_json(redact(payload, full_numbers=self.settings.log_full_phone_numbers)),
+        )
+
+
+def first_driver(request: BatchCallRequest) -> DriverData:
+    """The driver to call; the front end sends one per request.
+
+    Raises:
+        ApiError: 400 when `drivers` is empty.
+    """
+    if not request.drivers:
+        raise ApiError(400, "No driver data provided", "no_driver_data")
+    if len(request.drivers) > 1:
+        logger.warning("request lists %d drivers; only the first is called", len(request.drivers))
+    return request.drivers[0]
+
+
+async def make_drivers_violation_batch_call_elevenlabs(
+    request: BatchCallRequest,
+    *,
+    service: ViolationCallService,
+    registry: ProviderRegistry,
+    caller: str = "anonymous",
+    prompt: str | None = None,
+    transfer_to: str | None = None,
+    call_sid: str | None = None,
+    dispatcher_name: str | None = None,
+) -> CallOutcome:
+    """The specification's named entry point: the shared orchestrator with ElevenLabs.
+
+    Args:
+        request: The front end's body.
+        service: The orchestrator.
+        registry: Where the ElevenLabs provider is looked up.
+        caller: Who asked (scopes deduplication).
+        prompt: Overrides the generated prompt.
+        transfer_to: Overrides ``DISPATCHER_TRANSFER_NUMBER``.
+        call_sid: Overrides the generated correlation id.
+        dispatcher_name: Overrides ``DISPATCHER_NAME``.
+    """
+    return await service.handle(
+        request=request,
+        provider=registry.get(ELEVENLABS),
+        caller=caller,
+        variables=CallVariables(
+            prompt=prompt, transfer_to=transfer_to, call_sid=call_sid, dispatcher_name=dispatcher_name
+        ),
+    )

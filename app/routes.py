@@ -1,0 +1,115 @@
+"""HTTP routes: thin wrappers over the orchestrator and the call records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from .deps import (
+    CallerDep,
+    ElevenLabsProviderDep,
+    FlaggedProviderDep,
+    IdempotencyKeyHeader,
+    ServicesDep,
+)
+from .errors import ApiError
+from .orchestrator import CallOutcome
+from .schemas import (
+    BatchCallRequest,
+    CallRecord,
+    CallRecordList,
+    CallResponse,
+    ErrorResponse,
+    HealthResponse,
+    ProviderHealth,
+)
+
+REPLAY_HEADER = "Idempotent-Replayed"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 409, 422, 429, 502, 503, 504)
+}
+
+router = APIRouter(prefix="/driver_data", tags=["calls"])
+health_router = APIRouter(tags=["health"])
+
+
+def _answer(outcome: CallOutcome) -> JSONResponse:
+    headers = {**outcome.headers, **({REPLAY_HEADER: "true"} if outcome.replayed else {})}
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+@router.post("/call", response_model=CallResponse, responses=_ERRORS)
+async def call_driver(
+    body: BatchCallRequest,
+    caller: CallerDep,
+    provider: FlaggedProviderDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Call the first driver through the provider the VOICE_PROVIDER flag selects."""
+    return _answer(
+        await services.calls.handle(
+            request=body, provider=provider, caller=caller, idempotency_key=idempotency_key
+        )
+    )
+
+
+@router.post("/call-elevenlabs", response_model=CallResponse, responses=_ERRORS)
+async def call_driver_elevenlabs(
+    body: BatchCallRequest,
+    caller: CallerDep,
+    provider: ElevenLabsProviderDep,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Call the first driver through ElevenLabs, whatever the flag says."""
+    return _answer(
+        await services.calls.handle(
+            request=body, provider=provider, caller=caller, idempotency_key=idempotency_key
+        )
+    )
+
+
+@router.get("/calls/{call_sid}", response_model=CallRecord, responses=_ERRORS)
+async def get_call(call_sid: str, _: CallerDep, services: ServicesDep) -> CallRecord:
+    """What we did for one call attempt, by our call_sid."""
+    record = await services.records.get(call_sid)
+    if record is None:
+        raise ApiError(404, "No call attempt with this call_sid", "call_not_found")
+    return record
+
+
+@router.get("/calls", response_model=CallRecordList, responses=_ERRORS)
+async def list_calls(
+    _: CallerDep,
+    services: ServicesDep,
+    driver_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CallRecordList:
+    """Recent call attempts, newest first, optionally for one driver."""
+    return CallRecordList(calls=await services.records.list(driver_id=driver_id, limit=limit))
+
+
+@health_router.get("/health", response_model=HealthResponse)
+async def health(services: ServicesDep) -> HealthResponse:
+    """Liveness, the provider flag, which providers are configured, and the database."""
+    try:
+        async with services.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception:  # noqa: BLE001 - health reports the failure instead of raising it
+        database = "unavailable"
+    return HealthResponse(
+        status="ok" if database == "ok" else "degraded",
+        voice_provider=services.settings.voice_provider,
+        providers=[
+            ProviderHealth(provider_id=s.provider_id, configured=s.configured, problem=s.problem)
+            for s in services.registry.statuses()
+        ],
+        database=database,
+        simulated=services.simulated,
+    )
