@@ -185,7 +185,7 @@ class FakeProviderApi:
             await _send_json(send, status, answer)
             return
         record.answered = fault.kind.value
-        await self._misbehave(fault, body, answer, send)
+        await self._misbehave(fault, body, status, answer, send)
 
     def _answer(self, headers: Mapping[str, str], body: Any) -> tuple[int, Any]:
         if not self.authorized(headers):
@@ -196,7 +196,9 @@ class FakeProviderApi:
         self._counter += 1
         return self.accept(body, self._counter)
 
-    async def _misbehave(self, fault: Fault, body: Any, answer: Any, send: Send) -> None:
+    async def _misbehave(
+        self, fault: Fault, body: Any, status: int, answer: Any, send: Send
+    ) -> None:
         if fault.kind is FaultKind.STATUS:
             extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
             await _send_json(send, fault.status, self.error_body(fault.status, "fault"), extra)
@@ -204,7 +206,7 @@ class FakeProviderApi:
             await _send_json(send, *self.refuse(body))
         elif fault.kind is FaultKind.DELAY:
             await asyncio.sleep(fault.seconds)
-            await _send_json(send, 200, answer)
+            await _send_json(send, status, answer)
         elif fault.kind is FaultKind.RESET:
             await _send_start(send, 200, 4096, "application/json")
             await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})

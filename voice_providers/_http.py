@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 
-from . import _constants as C
+from . import _constants as defaults
 from ._errors import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
+    ProviderNotConfiguredError,
     VoiceProviderError,
 )
 
@@ -26,13 +27,27 @@ RETRYABLE_STATUSES = frozenset({429, 503})
 #: A call-creation answer is a few hundred bytes; anything this large is not a real answer.
 MAX_RESPONSE_BYTES = 1 << 20
 
+#: A malformed base URL: nothing can be sent.
+_BAD_URL = (httpx.InvalidURL, httpx.UnsupportedProtocol)
+
 #: Failures before any byte of the request could have reached the provider.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-def default_timeout() -> httpx.Timeout:
-    """The shared client's timeouts: a provider POST may take 30 s, connecting must be quick."""
-    return httpx.Timeout(C.POST_TIMEOUT, connect=C.CONNECT_TIMEOUT, pool=C.POOL_TIMEOUT)
+def default_timeout(
+    *,
+    post: float = defaults.POST_TIMEOUT,
+    connect: float = defaults.CONNECT_TIMEOUT,
+    pool: float = defaults.POOL_TIMEOUT,
+) -> httpx.Timeout:
+    """The shared client's timeouts: a provider POST may take 30 s, connecting must be quick.
+
+    Args:
+        post: Read and write timeout of a provider request, in seconds.
+        connect: Time allowed to open a connection.
+        pool: Time allowed to wait for a pooled connection.
+    """
+    return httpx.Timeout(post, connect=connect, pool=pool)
 
 
 @dataclass(frozen=True)
@@ -73,22 +88,28 @@ async def post_json(
         provider_id: For the error.
         display_name: For the user-safe message.
     """
-    request = client.build_request("POST", url, json=dict(payload), headers=dict(headers))
     try:
+        request = client.build_request("POST", url, json=dict(payload), headers=dict(headers))
         response = await client.send(request, stream=True)
+    except _BAD_URL as e:
+        # Nothing was sent; retrying cannot help until the base URL setting is fixed.
+        raise ProviderNotConfiguredError(
+            f"{display_name} base URL is not a valid http(s) URL", provider_id=provider_id
+        ) from e
     except _NOT_SENT as e:
         raise CallNotDeliveredError(
             f"Unable to reach {display_name} API",
             code="provider_unreachable",
             provider_id=provider_id,
         ) from e
-    except httpx.TransportError as e:
+    except (httpx.TransportError, httpx.DecodingError) as e:
         # Read/write timeouts, resets and protocol errors happen after (part of) the request
         # went out: the provider may have dialled, so this must never be retried.
         raise _unknown(display_name, provider_id) from e
     try:
         raw = await _read_capped(response)
-    except httpx.TransportError as e:
+    except (httpx.TransportError, httpx.DecodingError) as e:
+        # The provider answered (the call may be placed) but the body could not be read.
         raise _unknown(display_name, provider_id, response.status_code) from e
     finally:
         await response.aclose()

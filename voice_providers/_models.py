@@ -41,17 +41,24 @@ class CallRequest(BaseModel):
     extra_variables: Mapping[str, Scalar] = Field(default_factory=dict)
 
     def dynamic_variables(self) -> dict[str, Scalar]:
-        """The variables the agent's prompt may reference, checked before anything is sent."""
-        variables: dict[str, Scalar] = {
+        """The variables the agent's prompt may reference, checked before anything is sent.
+
+        Raises:
+            InvalidCallRequestError: An extra variable would replace a core one (for example
+                ``transfer_to``, which must only ever come from server settings).
+        """
+        core: dict[str, Scalar] = {
             "prompt": self.prompt,
             "transfer_to": self.transfer_to,
             "call_sid": self.call_sid,
             "dispatcher_name": self.dispatcher_name,
             "driver_id": self.driver_id,
             "driver_name": self.driver_name,
-            **self.extra_variables,
         }
-        return validate_dynamic_variables(variables)
+        clashes = sorted(core.keys() & self.extra_variables.keys())
+        if clashes:
+            raise InvalidCallRequestError(f"Extra variables may not replace {', '.join(clashes)}")
+        return validate_dynamic_variables({**core, **self.extra_variables})
 
 
 class PlacedCall(BaseModel):

@@ -40,8 +40,9 @@ class ProviderContext:
 
     http_client: httpx.AsyncClient
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Overrides may carry API keys (the demo's fake ones, a test's): keep them out of repr.
     settings_overrides: Mapping[str, Mapping[str, Any]] = field(
-        default_factory=lambda: MappingProxyType({})
+        default_factory=lambda: MappingProxyType({}), repr=False
     )
     simulated: bool = False
 
@@ -157,7 +158,10 @@ class ProviderRegistry:
         if provider_id in self.providers:
             return self.providers[provider_id]
         if provider_id in self.problems:
-            raise self.problems[provider_id]
+            # A fresh error each time: re-raising the stored one would grow its traceback
+            # (and keep every caller's frames alive) for as long as the provider is unconfigured.
+            problem = self.problems[provider_id]
+            raise ProviderNotConfiguredError(problem.message, provider_id=provider_id)
         raise ProviderNotInstalledError(
             f"Voice provider {provider_id!r} is not installed "
             f"(installed: {', '.join(self.installed) or 'none'})",

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import stamina
 
-from . import _constants as C
+from . import _constants as defaults
 from ._errors import CallNotDeliveredError
 
 T = TypeVar("T")
@@ -30,12 +30,12 @@ class RetryPolicy:
         timeout: Stop retrying after this many seconds in all.
     """
 
-    attempts: int = C.RETRY_ATTEMPTS
-    wait_initial: float = C.RETRY_WAIT_INITIAL
-    wait_max: float = C.RETRY_WAIT_MAX
-    wait_jitter: float = C.RETRY_WAIT_JITTER
-    retry_after_cap: float = C.RETRY_AFTER_CAP
-    timeout: float = C.RETRY_TIMEOUT
+    attempts: int = defaults.RETRY_ATTEMPTS
+    wait_initial: float = defaults.RETRY_WAIT_INITIAL
+    wait_max: float = defaults.RETRY_WAIT_MAX
+    wait_jitter: float = defaults.RETRY_WAIT_JITTER
+    retry_after_cap: float = defaults.RETRY_AFTER_CAP
+    timeout: float = defaults.RETRY_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

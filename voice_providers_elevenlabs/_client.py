@@ -35,7 +35,7 @@ class OutboundCallResult(BaseModel):
     success: bool
     message: str | None = None
     conversation_id: str | None = None
-    callSid: str | None = None
+    callSid: str | None = None  # noqa: N815 - the provider's field name, kept verbatim
 
 
 class ElevenLabsClient:

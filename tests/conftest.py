@@ -1,0 +1,51 @@
+"""Suite-wide guards: no retries waiting, no developer `.env` or environment leaking in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import stamina
+
+#: Environment variables that would change what the code under test talks to.
+_ISOLATED_PREFIXES = ("ELEVENLABS_", "VAPI_", "VOICE_PROVIDER")
+_ISOLATED_NAMES = frozenset(
+    {
+        "API_KEYS",
+        "DATABASE_URL",
+        "APP_ENV",
+        "ALLOWED_CALL_REGIONS",
+        "DISPATCHER_NAME",
+        "DISPATCHER_TRANSFER_NUMBER",
+        "PER_NUMBER_CALL_LIMIT",
+        "DEDUPE_WINDOW_SECONDS",
+    }
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stamina_testing() -> Iterator[None]:
+    """Retries happen (three attempts) but never sleep."""
+    with stamina.set_testing(True, attempts=3):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run from an empty folder with provider/app variables unset: a real `.env` never applies."""
+    saved = {
+        k: v
+        for k, v in os.environ.items()
+        if k in _ISOLATED_NAMES or k.startswith(_ISOLATED_PREFIXES)
+    }
+    for name in saved:
+        del os.environ[name]
+    previous = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        os.environ.update(saved)

@@ -1,0 +1,335 @@
+"""The HTTP boundary: Retry-After parsing, status mapping and the capped POST."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from voice_providers import (
+    MAX_RESPONSE_BYTES,
+    CallNotDeliveredError,
+    CallOutcomeUnknownError,
+    CallRejectedError,
+    ProviderReply,
+    VoiceProviderError,
+    default_timeout,
+    error_for_status,
+    parse_retry_after,
+    post_json,
+    short_reason,
+)
+
+URL = "https://provider.example/v1/call"
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """A client with the app's timeouts; respx intercepts its requests."""
+    async with httpx.AsyncClient(timeout=default_timeout()) as c:
+        yield c
+
+
+async def _post(client: httpx.AsyncClient) -> ProviderReply:
+    return await post_json(
+        client,
+        URL,
+        payload={"to": "+13125550147"},
+        headers={"Authorization": "Bearer test-key-123"},
+        provider_id="fake",
+        display_name="Fake",
+    )
+
+
+def _reply(status: int, headers: dict[str, str] | None = None, body: Any = None) -> ProviderReply:
+    return ProviderReply(status, httpx.Headers(headers or {}), body)
+
+
+def _error(reply: ProviderReply, reason: str | None = None) -> VoiceProviderError:
+    return error_for_status(reply, provider_id="fake", display_name="Fake", reason=reason)
+
+
+# -- parse_retry_after ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("120", 120.0), (" 5 ", 5.0), ("1.5", 1.5), ("0", 0.0)],
+)
+def test_retry_after_seconds(value: str, expected: float) -> None:
+    """Delta-seconds are read as seconds."""
+    assert parse_retry_after(value) == expected
+
+
+def test_retry_after_http_date() -> None:
+    """An HTTP date is turned into the seconds from `now` until then."""
+    value = email.utils.formatdate(NOW + 30, usegmt=True)
+
+    assert parse_retry_after(value, now=NOW) == pytest.approx(30.0)
+
+
+def test_retry_after_http_date_in_the_past_is_zero() -> None:
+    """A date already past means "retry now", never a negative wait."""
+    value = email.utils.formatdate(NOW - 3600, usegmt=True)
+
+    assert parse_retry_after(value, now=NOW) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "Tomorrow at noon", "nan", "inf", "-inf"])
+def test_retry_after_garbage_is_none(value: str | None) -> None:
+    """Missing, unparsable or non-finite values give None (use the default backoff)."""
+    assert parse_retry_after(value) is None
+
+
+@pytest.mark.parametrize("value", ["-5", "-0.5"])
+def test_retry_after_negative_is_clamped_to_zero(value: str) -> None:
+    """A negative delay is never returned; it is clamped to zero."""
+    assert parse_retry_after(value) == 0.0
+
+
+# -- error_for_status -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(429, "provider_rate_limited"), (503, "provider_unavailable")]
+)
+def test_429_and_503_are_not_delivered(status: int, code: str) -> None:
+    """429 and 503 mean the provider refused before acting: retry-safe, with Retry-After."""
+    error = _error(_reply(status, {"Retry-After": "7"}))
+
+    assert isinstance(error, CallNotDeliveredError)
+    assert error.retry_safe is True
+    assert error.retry_after == 7.0
+    assert error.status_code == status
+    assert error.code == code
+    assert error.provider_id == "fake"
+    assert error.message == "Unable to reach Fake API"
+
+
+def test_429_without_retry_after_has_none() -> None:
+    """Without a Retry-After header the error carries no wait."""
+    error = _error(_reply(429))
+
+    assert isinstance(error, CallNotDeliveredError)
+    assert error.retry_after is None
+
+
+@pytest.mark.parametrize("status", [500, 502, 504, 501, 599])
+def test_server_errors_leave_the_outcome_unknown(status: int) -> None:
+    """500, 502, 504 (and other 5xx but 503) may follow a placed call: unknown, not retried."""
+    error = _error(_reply(status))
+
+    assert isinstance(error, CallOutcomeUnknownError)
+    assert error.retry_safe is False
+    assert error.status_code == status
+    assert error.code == "provider_outcome_unknown"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+def test_client_errors_are_rejections(status: int) -> None:
+    """Other 4xx mean the provider refused the request; the reason is kept for logs."""
+    error = _error(_reply(status), reason="agent not found")
+
+    assert isinstance(error, CallRejectedError)
+    assert error.retry_safe is False
+    assert error.status_code == status
+    assert error.reason == "agent not found"
+    assert error.message == "Fake rejected the call request"
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 301, 302, 304])
+def test_success_and_redirect_statuses_are_unknown(status: int) -> None:
+    """A 2xx/3xx the provider package could not read is "outcome unknown", never a success."""
+    error = _error(_reply(status))
+
+    assert isinstance(error, CallOutcomeUnknownError)
+    assert error.status_code == status
+
+
+def test_short_reason_is_one_bounded_line() -> None:
+    """Reasons are whitespace-collapsed, JSON-rendered for structures and capped in length."""
+    assert short_reason(None) is None
+    assert short_reason("a\n  b\tc") == "a b c"
+    assert short_reason(["x", {"k": 1}]) == '["x", {"k": 1}]'
+    assert short_reason("y" * 500, limit=10) == "y" * 10
+
+
+def test_default_timeout_is_explicit() -> None:
+    """The shared client's timeout allows a 30 s POST and a quick connect."""
+    timeout = default_timeout()
+
+    assert timeout.read == 30.0
+    assert timeout.write == 30.0
+    assert timeout.connect is not None and timeout.connect < 30.0
+    assert timeout.pool is not None and timeout.pool < 30.0
+
+
+# -- post_json ------------------------------------------------------------------------------
+
+
+@pytest.mark.respx(base_url="https://provider.example")
+async def test_post_json_sends_payload_and_headers(
+    client: httpx.AsyncClient, respx_mock: respx.MockRouter
+) -> None:
+    """The body is JSON, the given headers are sent, and a JSON answer is parsed."""
+    route = respx_mock.post("/v1/call", name="call").respond(201, json={"id": "abc"})
+
+    reply = await _post(client)
+
+    assert route.call_count == 1
+    request = route.calls.last.request
+    assert json.loads(request.content) == {"to": "+13125550147"}
+    assert request.headers["Authorization"] == "Bearer test-key-123"
+    assert request.headers["Content-Type"] == "application/json"
+    assert reply.status_code == 201
+    assert reply.body == {"id": "abc"}
+    assert reply.oversized is False
+
+
+@pytest.mark.respx(base_url="https://provider.example")
+@pytest.mark.parametrize(
+    "content", [b"", b"<html>bad gateway</html>", b"\xff\xfe\x00garbage", b"{truncated"]
+)
+async def test_post_json_unreadable_body_is_none(
+    client: httpx.AsyncClient, respx_mock: respx.MockRouter, content: bytes
+) -> None:
+    """Empty, HTML, undecodable or truncated bodies come back as None instead of crashing."""
+    respx_mock.post("/v1/call", name="call").respond(200, content=content)
+
+    reply = await _post(client)
+
+    assert reply.status_code == 200
+    assert reply.body is None
+    assert reply.oversized is False
+
+
+@pytest.mark.respx(base_url="https://provider.example")
+async def test_post_json_caps_oversized_bodies(
+    client: httpx.AsyncClient, respx_mock: respx.MockRouter
+) -> None:
+    """A body one byte over `MAX_RESPONSE_BYTES` is not parsed and is flagged oversized."""
+    huge = b'"' + b"a" * (MAX_RESPONSE_BYTES - 1) + b'"'
+    assert len(huge) == MAX_RESPONSE_BYTES + 1
+    respx_mock.post("/v1/call", name="call").respond(200, content=huge)
+
+    reply = await _post(client)
+
+    assert reply.oversized is True
+    assert reply.body is None
+
+
+@pytest.mark.respx(base_url="https://provider.example")
+async def test_post_json_reads_a_body_exactly_at_the_cap(
+    client: httpx.AsyncClient, respx_mock: respx.MockRouter
+) -> None:
+    """A body of exactly `MAX_RESPONSE_BYTES` is still read and parsed."""
+    exact = b'"' + b"a" * (MAX_RESPONSE_BYTES - 2) + b'"'
+    respx_mock.post("/v1/call", name="call").respond(200, content=exact)
+
+    reply = await _post(client)
+
+    assert reply.oversized is False
+    assert isinstance(reply.body, str) and len(reply.body) == MAX_RESPONSE_BYTES - 2
+
+
+@pytest.mark.respx(base_url="https://provider.example")
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+async def test_post_json_not_sent_errors_are_not_delivered(
+    client: httpx.AsyncClient, respx_mock: respx.MockRouter, error: type[Exception]
+) -> None:
+    """Failures before the request left are `CallNotDeliveredError`, chained to the cause."""
+    respx_mock.post("/v1/call", name="call").mock(side_effect=error)
+
+    with pytest.raises(CallNotDeliveredError) as excinfo:
+        await _post(client)
+
+    assert excinfo.value.code == "provider_unreachable"
+    assert excinfo.value.message == "Unable to reach Fake API"
+    assert isinstance(excinfo.value.__cause__, error)
+
+
+@pytest.mark.respx(base_url="https://provider.example")
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.ReadTimeout,
+        httpx.WriteTimeout,
+        httpx.ReadError,
+        httpx.WriteError,
+        httpx.RemoteProtocolError,
+        httpx.CloseError,
+    ],
+)
+async def test_post_json_errors_after_sending_are_unknown(
+    client: httpx.AsyncClient, respx_mock: respx.MockRouter, error: type[Exception]
+) -> None:
+    """Failures after (part of) the request went out leave the outcome unknown."""
+    respx_mock.post("/v1/call", name="call").mock(side_effect=error)
+
+    with pytest.raises(CallOutcomeUnknownError) as excinfo:
+        await _post(client)
+
+    assert excinfo.value.code == "provider_outcome_unknown"
+    assert excinfo.value.status_code is None
+    assert isinstance(excinfo.value.__cause__, error)
+
+
+class _BrokenBody(httpx.AsyncByteStream):
+    """A response body that fails after its first chunk (the connection dropped)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"id": "'
+        raise httpx.ReadError("connection reset by peer")
+
+
+async def test_post_json_error_while_reading_the_body_is_unknown() -> None:
+    """A body that breaks off after the status arrived is "outcome unknown" with that status."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_BrokenBody())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(CallOutcomeUnknownError) as excinfo:
+            await _post(client)
+
+    assert excinfo.value.status_code == 200
+    assert isinstance(excinfo.value.__cause__, httpx.ReadError)
+
+
+async def test_post_json_corrupt_content_encoding_is_a_core_error() -> None:
+    """A 200 whose gzip body cannot be decoded is "outcome unknown", never an httpx error."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+            stream=httpx.ByteStream(b"this is not gzip"),
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(CallOutcomeUnknownError):
+            await _post(client)
+
+
+async def test_post_json_malformed_url_is_a_core_error() -> None:
+    """A URL httpx cannot even build a request for surfaces as a core error, not an httpx one."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")  # pragma: no cover
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(VoiceProviderError):
+            await post_json(
+                client,
+                "http://[::1/v1/call",
+                payload={},
+                headers={},
+                provider_id="fake",
+                display_name="Fake",
+            )

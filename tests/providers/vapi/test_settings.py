@@ -1,0 +1,177 @@
+"""VAPI settings: environment, `.env`, overrides, and the "not configured" state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+import voice_providers_vapi
+from tests.fakes import registered_plugin
+from voice_providers import (
+    ProviderContext,
+    ProviderNotConfiguredError,
+    build_registry,
+    get_plugin_manager,
+)
+from voice_providers_vapi import DEFAULT_BASE_URL, VAPIProvider, VAPISettings
+
+pytestmark = pytest.mark.provider("vapi")
+
+REQUIRED = {
+    "VAPI_API_KEY": "test-key-123",
+    "VAPI_ASSISTANT_ID": "asst-test-0001",
+    "VAPI_PHONE_NUMBER_ID": "pn-test-0001",
+}
+
+
+@pytest.fixture(autouse=True)
+def empty_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No VAPI_ variable set, and a working directory without a stray `.env`."""
+    for name in (*REQUIRED, "VAPI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+async def context() -> AsyncIterator[ProviderContext]:
+    """A provider context around a client that is never used to send."""
+    async with httpx.AsyncClient() as client:
+        yield ProviderContext(http_client=client)
+
+
+def test_not_configured_names_every_missing_variable(context: ProviderContext) -> None:
+    """With an empty environment the message names all three required VAPI_ variables."""
+    with pytest.raises(ProviderNotConfiguredError) as excinfo:
+        VAPIProvider.from_context(context)
+
+    for name in REQUIRED:
+        assert name in excinfo.value.message
+    assert excinfo.value.provider_id == "vapi"
+    assert excinfo.value.code == "provider_not_configured"
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_each_missing_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, context: ProviderContext, missing: str
+) -> None:
+    """With one required variable unset, the message names exactly that one."""
+    for name, value in REQUIRED.items():
+        if name != missing:
+            monkeypatch.setenv(name, value)
+
+    with pytest.raises(ProviderNotConfiguredError) as excinfo:
+        VAPIProvider.from_context(context)
+
+    assert missing in excinfo.value.message
+    assert [name for name in REQUIRED if name in excinfo.value.message] == [missing]
+
+
+@pytest.mark.parametrize("empty", sorted(REQUIRED))
+def test_empty_variable_counts_as_missing(
+    monkeypatch: pytest.MonkeyPatch, context: ProviderContext, empty: str
+) -> None:
+    """A required variable set to the empty string is reported as missing."""
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, "" if name == empty else value)
+
+    with pytest.raises(ProviderNotConfiguredError, match=empty):
+        VAPIProvider.from_context(context)
+
+
+def test_missing_lists_the_variable_names() -> None:
+    """`VAPISettings.missing()` returns the environment variable names, in a stable order."""
+    assert VAPISettings().missing() == ["VAPI_API_KEY", "VAPI_ASSISTANT_ID", "VAPI_PHONE_NUMBER_ID"]
+    assert VAPISettings(assistant_id="a").missing() == ["VAPI_API_KEY", "VAPI_PHONE_NUMBER_ID"]
+
+
+def test_registry_records_the_missing_variables(context: ProviderContext) -> None:
+    """Registered as a plugin, the unconfigured provider is installed with a problem, not fatal."""
+    pm = get_plugin_manager(load_entrypoints=False, disabled=[])
+    with registered_plugin(pm, voice_providers_vapi, name="vapi"):
+        registry = build_registry(pm, context=context)
+
+    assert registry.installed == ["vapi"]
+    [status] = registry.statuses()
+    assert status.configured is False
+    assert status.problem is not None and "VAPI_API_KEY" in status.problem
+    with pytest.raises(ProviderNotConfiguredError, match="VAPI_ASSISTANT_ID"):
+        registry.get("vapi")
+
+
+def test_environment_configures(monkeypatch: pytest.MonkeyPatch, context: ProviderContext) -> None:
+    """With the three variables set the provider builds with the default base URL."""
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+
+    provider = VAPIProvider.from_context(context)
+
+    assert provider.client.base_url == DEFAULT_BASE_URL
+    assert provider.client.call_url == "https://api.vapi.ai/call"
+    assert provider.client.assistant_id == "asst-test-0001"
+    assert provider.client.phone_number_id == "pn-test-0001"
+
+
+def test_key_is_a_secret() -> None:
+    """The Bearer token is held as a `SecretStr`, so it prints masked."""
+    settings = VAPISettings(api_key=SecretStr("test-key-123"))
+
+    assert isinstance(settings.api_key, SecretStr)
+    assert "test-key-123" not in repr(settings)
+
+
+def test_dotenv_file_is_read(empty_env: Path) -> None:
+    """A `.env` in the working directory supplies settings."""
+    (empty_env / ".env").write_text(
+        "".join(f"{name}={value}\n" for name, value in REQUIRED.items())
+        + "VAPI_BASE_URL=http://proxy.test\n"
+    )
+
+    settings = VAPISettings()
+
+    assert settings.missing() == []
+    assert settings.base_url == "http://proxy.test"
+
+
+def test_environment_beats_dotenv(monkeypatch: pytest.MonkeyPatch, empty_env: Path) -> None:
+    """A variable set in the environment wins over the same one in `.env`."""
+    (empty_env / ".env").write_text("VAPI_ASSISTANT_ID=asst-from-dotenv\n")
+    monkeypatch.setenv("VAPI_ASSISTANT_ID", "asst-from-env")
+
+    assert VAPISettings().assistant_id == "asst-from-env"
+
+
+async def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Context overrides beat environment variables and can supply every required value."""
+    monkeypatch.setenv("VAPI_BASE_URL", "https://env.example")
+    monkeypatch.setenv("VAPI_ASSISTANT_ID", "asst-from-env")
+    overrides = {
+        "vapi": {
+            "api_key": "test-key-123",
+            "assistant_id": "asst-from-override",
+            "phone_number_id": "pn-from-override",
+            "base_url": "http://fake",
+        }
+    }
+    async with httpx.AsyncClient() as client:
+        provider = VAPIProvider.from_context(
+            ProviderContext(http_client=client, settings_overrides=overrides)
+        )
+
+    assert provider.client.base_url == "http://fake"
+    assert provider.client.assistant_id == "asst-from-override"
+    assert provider.client.phone_number_id == "pn-from-override"
+
+
+async def test_overrides_for_another_provider_are_ignored() -> None:
+    """Overrides keyed by another provider id do not configure VAPI."""
+    overrides = {"elevenlabs": {"api_key": "test-key-123"}}
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(ProviderNotConfiguredError):
+            VAPIProvider.from_context(
+                ProviderContext(http_client=client, settings_overrides=overrides)
+            )
