@@ -7,7 +7,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
+class BodyTooLargeError(Exception):
     """The body passed the cap while streaming in."""
 
 
@@ -47,7 +47,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             received += len(message.get("body", b""))
             if received > max_bytes:
-                raise BodyTooLarge
+                raise BodyTooLargeError
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -57,7 +57,7 @@ class BodySizeLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
+        except BodyTooLargeError:
             if not started:
                 await _refuse(send, max_bytes)
 

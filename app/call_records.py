@@ -100,7 +100,9 @@ class CallRecords:
 
     async def failed(self, call_sid: str, *, error_code: str, may_have_rung: bool) -> None:
         """The provider call failed; ``unknown`` when the phone may be ringing anyway."""
-        await self._settle(call_sid, status=UNKNOWN if may_have_rung else FAILED, error_code=error_code)
+        await self._settle(
+            call_sid, status=UNKNOWN if may_have_rung else FAILED, error_code=error_code
+        )
 
     async def _settle(self, call_sid: str, *, status: str, **values: str | None) -> None:
         async with self._sessions() as session, session.begin():
@@ -117,7 +119,7 @@ class CallRecords:
             row = await session.scalar(select(CallAttempt).where(CallAttempt.call_sid == call_sid))
         return _record(row) if row else None
 
-    async def list(self, *, driver_id: str | None, limit: int) -> list[CallRecord]:
+    async def recent(self, *, driver_id: str | None, limit: int) -> list[CallRecord]:
         """Newest attempts first, optionally for one driver."""
         query = select(CallAttempt).order_by(CallAttempt.created_at.desc(), CallAttempt.id.desc())
         if driver_id:
@@ -144,15 +146,14 @@ class CallRecords:
         """Mark attempts left ``pending`` longer than `older_than` as ``unknown``."""
         cutoff = utcnow() - older_than
         async with self._sessions() as session, session.begin():
-            sids = (
-                await session.scalars(
-                    select(CallAttempt.call_sid).where(
-                        CallAttempt.status == PENDING, CallAttempt.created_at <= cutoff
-                    )
-                )
-            ).all()
-            await mark_abandoned(session, sids)
-        return len(sids)
+            # One UPDATE ... RETURNING: no read-then-write race with concurrent writers.
+            result = await session.execute(
+                update(CallAttempt)
+                .where(CallAttempt.status == PENDING, CallAttempt.created_at <= cutoff)
+                .values(status=UNKNOWN, error_code=ABANDONED, updated_at=utcnow())
+                .returning(CallAttempt.call_sid)
+            )
+            return len(result.scalars().all())
 
     async def count(self) -> int:
         """Number of attempts recorded (health and tests)."""

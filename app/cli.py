@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,10 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_demo(host=args.host, port=args.port))
-        except KeyboardInterrupt:
-            pass
         return 0
     url = Settings().database_url or DEFAULT_DATABASE_URL
     if args.command == "db":

@@ -7,13 +7,15 @@ reads them.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Literal
 
+import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from voice_providers import RetryPolicy
+from voice_providers import RetryPolicy, default_timeout
 from voice_providers import _constants as retry_defaults
 
 
@@ -65,6 +67,9 @@ class Settings(BaseSettings):
     retry_after_cap: float = Field(default=retry_defaults.RETRY_AFTER_CAP, ge=0)
     retry_timeout: float = Field(default=retry_defaults.RETRY_TIMEOUT, gt=0)
 
+    provider_timeout_seconds: float = Field(default=retry_defaults.POST_TIMEOUT, gt=0)
+    provider_connect_timeout_seconds: float = Field(default=retry_defaults.CONNECT_TIMEOUT, gt=0)
+
     log_level: str = "INFO"
     log_full_phone_numbers: bool = False
 
@@ -72,6 +77,16 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.strip().lower()
+
+    @field_validator("dispatcher_transfer_number")
+    @classmethod
+    def _check_transfer_number(cls, value: str) -> str:
+        # A malformed transfer number fails only when the agent tries to transfer a driver,
+        # mid-call; refuse it at start-up instead.
+        value = value.strip()
+        if value and not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+            raise ValueError("DISPATCHER_TRANSFER_NUMBER must be in E.164, e.g. +13125550100")
+        return value
 
     @field_validator("per_number_call_limit")
     @classmethod
@@ -87,7 +102,9 @@ class Settings(BaseSettings):
     @property
     def allowed_regions(self) -> frozenset[str]:
         """`ALLOWED_CALL_REGIONS` as region codes."""
-        return frozenset(r.strip().upper() for r in self.allowed_call_regions.split(",") if r.strip())
+        return frozenset(
+            r.strip().upper() for r in self.allowed_call_regions.split(",") if r.strip()
+        )
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -99,6 +116,13 @@ class Settings(BaseSettings):
             wait_jitter=self.retry_wait_jitter,
             retry_after_cap=self.retry_after_cap,
             timeout=self.retry_timeout,
+        )
+
+    @property
+    def http_timeout(self) -> httpx.Timeout:
+        """Timeouts of the shared provider client."""
+        return default_timeout(
+            post=self.provider_timeout_seconds, connect=self.provider_connect_timeout_seconds
         )
 
     def api_clients(self) -> list[ApiClient]:

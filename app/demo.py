@@ -88,10 +88,11 @@ async def run_demo(*, host: str, port: int, settings: Settings | None = None) ->
     app = create_app(settings=config, provider_settings=overrides, simulated=True)
     service = await start_server(app, port=port, host=host, log_level="info")
     keys = config.api_clients()
+    example = curl_command(service.port, keys[0].key.get_secret_value() if keys else None)
     print(  # noqa: T201 - the demo talks to the person who started it
         f"\nviolation-calls demo: {trips} demo trips loaded, providers simulated on loopback.\n"
         f"Service: http://{host}:{service.port}  (docs at /docs, health at /health)\n"
-        f"Try it:\n  {curl_command(service.port, keys[0].key.get_secret_value() if keys else None)}\n",
+        f"Try it:\n  {example}\n",
         flush=True,
     )
     try:

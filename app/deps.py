@@ -42,9 +42,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_caller(
-    services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None
-) -> str:
+def get_caller(services: ServicesDep, x_api_key: Annotated[str | None, Header()] = None) -> str:
     """Who is calling: the API client's name, or anonymous when auth is off.
 
     Raises:

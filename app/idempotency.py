@@ -19,8 +19,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .db_models import IdempotencyKey
 from .call_records import abandoned_error, mark_abandoned
+from .db_models import IdempotencyKey
 from .errors import ApiError
 from .timeutil import utcnow
 
@@ -97,14 +97,20 @@ class IdempotencyStore:
         if key is None and not self.policy.dedupe_window:
             return None
         if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
-            raise ApiError(422, "Idempotency-Key must be 1-255 characters", "invalid_idempotency_key")
+            raise ApiError(
+                422, "Idempotency-Key must be 1-255 characters", "invalid_idempotency_key"
+            )
         full_key = key if key is not None else AUTO_PREFIX + request_fingerprint
         # A concurrent release or takeover can make one pass lose the race; the next one sees it.
         for _ in range(3):
             outcome = await self._try_claim(scope, full_key, request_fingerprint, auto=key is None)
             if outcome is not None:
                 return outcome
-        raise ApiError(409, "The same request is being processed; try again shortly", "idempotency_key_in_flight")
+        raise ApiError(
+            409,
+            "The same request is being processed; try again shortly",
+            "idempotency_key_in_flight",
+        )
 
     async def _try_claim(
         self, scope: str, key: str, request_fingerprint: str, *, auto: bool
@@ -122,7 +128,9 @@ class IdempotencyStore:
             if row_id is not None:
                 return Claim(row_id, key)
             row = await session.scalar(
-                select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+                select(IdempotencyKey).where(
+                    IdempotencyKey.scope == scope, IdempotencyKey.key == key
+                )
             )
             if row is None:
                 return None
@@ -174,21 +182,25 @@ class IdempotencyStore:
         """Remember which attempt the key started, so a 409 can point at it."""
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(IdempotencyKey).where(IdempotencyKey.id == claim.row_id).values(call_sid=call_sid)
+                update(IdempotencyKey)
+                .where(IdempotencyKey.id == claim.row_id)
+                .values(call_sid=call_sid)
             )
 
     async def complete(self, claim: Claim, *, status_code: int, body: Mapping[str, Any]) -> None:
         """Store the answer; later requests with the key get it replayed."""
+        values: dict[str, Any] = {
+            "status": COMPLETED,
+            "response_status": status_code,
+            "response_body": json.dumps(dict(body)),
+        }
+        if claim.key.startswith(AUTO_PREFIX):
+            # The dedupe window runs from the answer, so a slow call still blocks repeats.
+            values["expires_at"] = utcnow() + self.policy.dedupe_window
         async with self._sessions() as session, session.begin():
-            row = await session.get(IdempotencyKey, claim.row_id)
-            if row is None:
-                return
-            row.status = COMPLETED
-            row.response_status = status_code
-            row.response_body = json.dumps(dict(body))
-            if claim.key.startswith(AUTO_PREFIX):
-                # The dedupe window runs from the answer, so a slow call still blocks repeats.
-                row.expires_at = utcnow() + self.policy.dedupe_window
+            await session.execute(
+                update(IdempotencyKey).where(IdempotencyKey.id == claim.row_id).values(**values)
+            )
 
     async def release(self, claim: Claim) -> None:
         """Forget the key: nothing was dialled, so the same request may be tried again."""
@@ -203,16 +215,28 @@ class IdempotencyStore:
         """
         cutoff = utcnow() - self.policy.stale_after
         async with self._sessions() as session, session.begin():
-            rows = (
-                await session.scalars(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.status == IN_PROGRESS, IdempotencyKey.created_at <= cutoff
+            # Write first: on SQLite a transaction that reads before writing can fail with
+            # "database is locked" instead of waiting when another writer got in between.
+            claimed = (
+                (
+                    await session.execute(
+                        update(IdempotencyKey)
+                        .where(
+                            IdempotencyKey.status == IN_PROGRESS,
+                            IdempotencyKey.created_at <= cutoff,
+                        )
+                        .values(status=COMPLETED)
+                        .returning(IdempotencyKey.id)
                     )
                 )
-            ).all()
-            for row in rows:
-                await _settle_abandoned(session, row)
-        return len(rows)
+                .scalars()
+                .all()
+            )
+            for row_id in claimed:
+                row = await session.get(IdempotencyKey, row_id)
+                if row is not None:
+                    await _settle_abandoned(session, row)
+        return len(claimed)
 
     async def purge_expired(self) -> int:
         """Delete completed keys past their lifetime."""

@@ -60,7 +60,11 @@ class CallGate:
             ApiError: 503 ``provider_busy`` when no slot frees up in time.
         """
         try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=self.queue_timeout)
+            if self._slots.locked():
+                await asyncio.wait_for(self._slots.acquire(), timeout=self.queue_timeout)
+            else:
+                # wait_for with a zero timeout fails even when a slot is free, so take it directly.
+                await self._slots.acquire()
         except TimeoutError:
             raise ApiError(
                 503,

@@ -19,7 +19,6 @@ from voice_providers import (
     ProviderContext,
     ProviderRegistry,
     build_registry,
-    default_timeout,
     get_plugin_manager,
 )
 
@@ -68,7 +67,7 @@ def create_app(
             # The embedded default must work on a fresh clone with no setup step.
             await asyncio.to_thread(upgrade_database, url)
         engine = create_engine(url)
-        async with httpx.AsyncClient(timeout=default_timeout()) as http_client:
+        async with httpx.AsyncClient(timeout=config.http_timeout) as http_client:
             registry = build_registry(
                 plugin_manager or get_plugin_manager(),
                 context=ProviderContext(
@@ -150,7 +149,9 @@ def _services(
         session_factory=sessions,
         records=records,
         idempotency=idempotency,
-        gate=CallGate(limit=config.max_concurrent_calls, queue_timeout=config.call_queue_timeout_seconds),
+        gate=CallGate(
+            limit=config.max_concurrent_calls, queue_timeout=config.call_queue_timeout_seconds
+        ),
         simulated=simulated,
     )
     return Services(
@@ -183,7 +184,7 @@ async def _sweep_forever(services: Services) -> None:
         await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
         try:
             await _sweep(services)
-        except Exception:  # noqa: BLE001 - a failed sweep must not kill the service; next one retries
+        except Exception:
             logger.exception("sweep of abandoned call attempts failed")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voice_providers import (
+    CallRejectedError,
     CallRequest,
     InvalidPhoneNumberError,
     PlacedCall,
@@ -117,17 +118,28 @@ class ViolationCallService:
         claim = await self.idempotency.claim(
             scope=caller,
             key=idempotency_key,
-            request_fingerprint=fingerprint(request.model_dump(mode="json"), target=provider.provider_id),
+            request_fingerprint=fingerprint(
+                request.model_dump(mode="json"), target=provider.provider_id
+            ),
         )
         if isinstance(claim, Replay):
-            logger.info("🔁 replaying the stored answer (%s) for a repeated request", claim.status_code)
+            logger.info(
+                "🔁 replaying the stored answer (%s) for a repeated request", claim.status_code
+            )
             return CallOutcome(claim.status_code, claim.body, replayed=True)
         try:
             outcome = await self._call(
                 request, driver, phone, provider, caller, idempotency_key, variables, claim
             )
         except ApiError as error:
-            await self._finish_claim(claim, error.status_code, error.body(), keep=error.may_have_rung)
+            await self._finish_claim(
+                claim, error.status_code, error.body(), keep=error.may_have_rung
+            )
+            raise
+        except Exception:
+            # `_place` turns every failure after dialling into an ApiError, so anything else
+            # happened before the provider was called: nothing rang, the key may be reused.
+            await self._finish_claim(claim, 500, {}, keep=False)
             raise
         # Cancelled or crashed mid-call, the key stays in flight; the reaper later settles it
         # as "outcome unknown", so nobody dials again blindly.
@@ -184,32 +196,50 @@ class ViolationCallService:
             placed = await provider.place_call(request=call)
         except VoiceProviderError as e:
             error = api_error_for(e, call_sid=call.call_sid)
-            await self.records.failed(call.call_sid, error_code=error.error_code, may_have_rung=error.may_have_rung)
+            await self.records.failed(
+                call.call_sid, error_code=error.error_code, may_have_rung=error.may_have_rung
+            )
             logger.error(
                 "❌ %s call %s failed: %s (%s)%s",
                 provider.provider_id,
                 call.call_sid,
                 e.message,
                 e.code,
-                f" reason={e.reason}" if getattr(e, "reason", None) else "",
+                f" reason={e.reason}" if isinstance(e, CallRejectedError) and e.reason else "",
             )
             raise error from e
         except Exception as e:
             # A bug after the request may have gone out: treat the outcome as unknown.
-            await self.records.failed(call.call_sid, error_code="internal_error", may_have_rung=True)
+            await self.records.failed(
+                call.call_sid, error_code="internal_error", may_have_rung=True
+            )
             logger.exception("❌ %s call %s crashed", provider.provider_id, call.call_sid)
             raise ApiError(
-                500, "Internal error while placing the call", "internal_error",
-                call_sid=call.call_sid, may_have_rung=True,
+                500,
+                "Internal error while placing the call",
+                "internal_error",
+                call_sid=call.call_sid,
+                may_have_rung=True,
             ) from e
-        await self.records.placed(call.call_sid, placed)
+        try:
+            await self.records.placed(call.call_sid, placed)
+        except Exception:
+            # The phone is ringing; losing the bookkeeping must not turn success into an error.
+            # The record stays pending and the sweep later marks it unknown.
+            logger.exception("❌ call %s was placed but its record was not updated", call.call_sid)
         logger.info(
             "✅ %s accepted call %s: conversation_id=%s callSid=%s\n%s",
-            provider.provider_id, call.call_sid, placed.conversation_id, placed.call_sid, SEPARATOR,
+            provider.provider_id,
+            call.call_sid,
+            placed.conversation_id,
+            placed.call_sid,
+            SEPARATOR,
         )
         return placed
 
-    async def _build_prompt(self, driver: DriverData, trip_id: str | None, fallback: str | None) -> str:
+    async def _build_prompt(
+        self, driver: DriverData, trip_id: str | None, fallback: str | None
+    ) -> str:
         async with self._sessions() as session:
             trip: TripData = await get_trip_data_for_violations(
                 session, trip_id=trip_id, fallback_trip_id=fallback, driver_id=driver.driverId
@@ -328,6 +358,9 @@ async def make_drivers_violation_batch_call_elevenlabs(
         provider=registry.get(ELEVENLABS),
         caller=caller,
         variables=CallVariables(
-            prompt=prompt, transfer_to=transfer_to, call_sid=call_sid, dispatcher_name=dispatcher_name
+            prompt=prompt,
+            transfer_to=transfer_to,
+            call_sid=call_sid,
+            dispatcher_name=dispatcher_name,
         ),
     )

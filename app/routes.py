@@ -91,7 +91,7 @@ async def list_calls(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CallRecordList:
     """Recent call attempts, newest first, optionally for one driver."""
-    return CallRecordList(calls=await services.records.list(driver_id=driver_id, limit=limit))
+    return CallRecordList(calls=await services.records.recent(driver_id=driver_id, limit=limit))
 
 
 @health_router.get("/health", response_model=HealthResponse)

@@ -1,0 +1,1 @@
+"""The violation-calls FastAPI service: settings, schemas, database, trips, prompts, routes."""

@@ -1,0 +1,147 @@
+"""Database engines, sessions and migrations for SQLite (embedded default) and PostgreSQL.
+
+The schema is owned by Alembic (``app/migrations``); nothing here calls ``create_all``, so the
+database a test or a deployment runs against is always the migrated one.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "MIGRATIONS_DIR",
+    "PROJECT_ROOT",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
+    "create_engine",
+    "create_session_factory",
+    "ensure_sqlite_directory",
+    "make_alembic_config",
+    "upgrade_database",
+]
+
+logger = logging.getLogger("app.database")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'violation_calls.sqlite3'}"
+
+# Several workers (or the CLI next to the server) share one SQLite file; waiting for a lock
+# beats failing a call with "database is locked".
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def _is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def _is_postgresql(url: URL) -> bool:
+    return url.get_backend_name() == "postgresql"
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the folder that will hold a SQLite database file, if the URL names one.
+
+    SQLite creates the file but not its folder, so a fresh checkout would fail on ``var/``.
+    Other databases, in-memory SQLite and ``file:`` URIs are left alone.
+
+    Args:
+        url: A SQLAlchemy database URL.
+    """
+    parsed = make_url(url)
+    if not _is_sqlite(parsed):
+        return
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+    # WAL lets readers and one writer work at the same time; foreign keys are off by default
+    # in SQLite and must be switched on per connection.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """Build the async engine for a database URL, tuned for its backend.
+
+    SQLite gets a 30 s lock timeout and WAL, ``busy_timeout`` and ``foreign_keys`` pragmas on
+    every new connection; PostgreSQL gets ``pool_pre_ping`` so connections dropped by a
+    restart or a proxy are replaced instead of failing a request.
+
+    Args:
+        url: An async SQLAlchemy URL, e.g. ``sqlite+aiosqlite:///var/x.sqlite3`` or
+            ``postgresql+asyncpg://user@host/db``.
+
+    Returns:
+        The engine; the caller owns it and must ``await engine.dispose()``.
+    """
+    parsed = make_url(url)
+    if _is_sqlite(parsed):
+        ensure_sqlite_directory(url)
+        engine = _create_async_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        return engine
+    if _is_postgresql(parsed):
+        return _create_async_engine(parsed, pool_pre_ping=True)
+    return _create_async_engine(parsed)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Build the session factory the app and the CLI share.
+
+    Args:
+        engine: The engine from :func:`create_engine`.
+
+    Returns:
+        A factory whose sessions keep loaded attributes after commit, so results can be read
+        after the transaction without another round trip.
+    """
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_alembic_config(url: str) -> Config:
+    """Build an Alembic configuration in code, so no ``alembic.ini`` is needed.
+
+    Args:
+        url: The database URL the migrations run against.
+
+    Returns:
+        A config whose ``script_location`` is ``app/migrations``.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # configparser treats "%" as interpolation; URL-escaped passwords contain it.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade_database(url: str) -> None:
+    """Migrate the database to the newest schema (Alembic ``upgrade head``).
+
+    Synchronous on purpose: the migration environment runs its own event loop, so async code
+    calls this through ``asyncio.to_thread``.
+
+    Args:
+        url: The database URL to migrate.
+    """
+    ensure_sqlite_directory(url)
+    logger.info("Migrating database %s to head", make_url(url).render_as_string())
+    command.upgrade(make_alembic_config(url), "head")

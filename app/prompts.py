@@ -1,0 +1,520 @@
+"""The agent's conversational prompt: templates, sanitising request text, and assembly.
+
+Two kinds of text meet here and are kept apart:
+
+- templates (``driver_prompts`` rows, written by the operator) are the only text ever passed to
+  ``str.format_map``, with a mapping of known, pre-formatted values;
+- request text (driver name, violation descriptions, custom rules) and database strings (a
+  trip's location) are data: they go through :func:`sanitize_text` and are never formatted.
+
+Every piece of the result has its braces removed on the way in, so the agent can never read a
+``{placeholder}`` aloud and the provider never sees a template expression from a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import string
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final, Protocol, Self
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db_models import DriverPrompt
+from app.default_prompts import CLOSING_REMINDERS, DEFAULT_PROMPTS, SYSTEM_PROMPT
+from app.trips import TripData
+
+__all__ = [
+    "MAX_CUSTOM_RULES_CHARS",
+    "MAX_DESCRIPTION_CHARS",
+    "MAX_DRIVER_NAME_CHARS",
+    "MAX_PROMPT_CHARS",
+    "PromptTemplate",
+    "PromptTemplates",
+    "ViolationLike",
+    "generate_enhanced_conversational_prompt",
+    "load_prompt_templates",
+    "match_template",
+    "prompt_values",
+    "render_template",
+    "sanitize_text",
+]
+
+logger = logging.getLogger("app.prompts")
+
+MAX_PROMPT_CHARS: Final = 12_000
+MAX_DESCRIPTION_CHARS: Final = 500
+MAX_CUSTOM_RULES_CHARS: Final = 2_000
+MAX_DRIVER_NAME_CHARS: Final = 100
+# An operator-edited template should not be able to crowd out the other points.
+MAX_RENDERED_TEMPLATE_CHARS: Final = 1_500
+ELLIPSIS: Final = "…"
+
+_BRACES: Final = frozenset("{}\uff5b\uff5d\ufe5b\ufe5c")
+_SENTENCE_BREAK: Final = re.compile(r"(?<=[.!?])\s+")
+_LEADING_SPACE: Final = re.compile(r"^\s*")
+
+
+class ViolationLike(Protocol):
+    """Anything with a violation's ``type`` and ``description`` (e.g. the request model)."""
+
+    @property
+    def type(self) -> str:
+        """Usually ``VIOLATION`` or ``REMINDER``."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """The dispatcher's text, e.g. "Temperature not equal to set point"."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PromptTemplate:
+    """One ``driver_prompts`` row.
+
+    Attributes:
+        name: The template name, e.g. ``temperature``.
+        when_true: Text used when the trip has every value its placeholders need.
+        when_false: Generic text used otherwise; ``None`` drops the sentences of ``when_true``
+            that cannot be filled.
+        description: What the template is for (for people editing it).
+    """
+
+    name: str
+    when_true: str
+    when_false: str | None = None
+    description: str | None = None
+
+
+def _default_template(name: str) -> PromptTemplate:
+    when_true, when_false, description = DEFAULT_PROMPTS[name]
+    return PromptTemplate(name, when_true, when_false, description)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptTemplates:
+    """The templates one prompt is built from.
+
+    Attributes:
+        system_prompt: The persona and call rules, first in the prompt.
+        closing_reminders: How to end the call, last in the prompt.
+        templates: Violation templates by name (see :func:`match_template`).
+    """
+
+    system_prompt: PromptTemplate
+    closing_reminders: PromptTemplate
+    templates: Mapping[str, PromptTemplate] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Self:
+        """Return the built-in templates (the ones the first migration seeds)."""
+        return cls.from_templates(
+            [_default_template(name) for name in DEFAULT_PROMPTS],
+        )
+
+    @classmethod
+    def from_templates(cls, templates: Sequence[PromptTemplate]) -> Self:
+        """Group templates; a missing system prompt or closing block falls back to the default.
+
+        Args:
+            templates: All templates, including ``system_prompt`` and ``closing_reminders``.
+        """
+        by_name = {template.name: template for template in templates}
+        fixed: dict[str, PromptTemplate] = {}
+        for name in (SYSTEM_PROMPT, CLOSING_REMINDERS):
+            template = by_name.pop(name, None)
+            if template is None or not template.when_true.strip():
+                logger.warning("Prompt template %r is missing; using the built-in text", name)
+                template = _default_template(name)
+            fixed[name] = template
+        return cls(
+            system_prompt=fixed[SYSTEM_PROMPT],
+            closing_reminders=fixed[CLOSING_REMINDERS],
+            templates=MappingProxyType(by_name),
+        )
+
+
+async def load_prompt_templates(session: AsyncSession) -> PromptTemplates:
+    """Read every ``driver_prompts`` row.
+
+    Args:
+        session: An open session.
+
+    Returns:
+        The templates; built-in texts stand in for a missing system prompt or closing block.
+    """
+    rows = (await session.scalars(select(DriverPrompt).order_by(DriverPrompt.name))).all()
+    return PromptTemplates.from_templates(
+        [PromptTemplate(row.name, row.when_true, row.when_false, row.description) for row in rows]
+    )
+
+
+def _cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+
+
+def _clean_chars(text: str) -> str:
+    """NFKC-normalise, turn whitespace into spaces, drop other control characters and braces."""
+    # NFKC first: it folds look-alikes such as fullwidth braces into the ASCII ones.
+    normalized = unicodedata.normalize("NFKC", text)
+    kept: list[str] = []
+    for char in normalized:
+        if char.isspace():
+            kept.append(" ")
+        elif char in _BRACES or unicodedata.category(char).startswith("C"):
+            continue
+        else:
+            kept.append(char)
+    return "".join(kept)
+
+
+def sanitize_text(text: str, *, limit: int) -> str:
+    """Make request or database text safe to put in the prompt.
+
+    Control and format characters are removed (newlines and tabs become spaces), so are
+    ``{``, ``}`` and therefore ``{{``/``}}`` (request text is data, never a template), runs of
+    whitespace collapse to one space, and text longer than ``limit`` is cut with "…".
+
+    Args:
+        text: The untrusted text.
+        limit: Maximum length of the result, in characters (at least 1).
+
+    Returns:
+        The cleaned text, at most ``limit`` characters; possibly empty.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    return _cap(" ".join(_clean_chars(text).split()), limit)
+
+
+def _has_any(text: str, words: Sequence[str]) -> bool:
+    return any(word in text for word in words)
+
+
+_PICTURE_WORDS: Final = ("picture", "pic ", "pics", "photo", "image", "snapshot")
+_NAME_SUFFIXES: Final = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
+# Punctuation and underscores separate words: "set-point", "out_of_route", "temp." all match.
+_SEPARATORS: Final = re.compile(r"[\W_]+")
+
+
+def _match_text(text: str) -> str | None:
+    """Map lower-cased text to a template name; the most specific rules come first."""
+    # Padding with spaces lets " word " match whole words at either end.
+    text = " " + " ".join(_SEPARATORS.sub(" ", text).split()) + " "
+    if _has_any(text, _PICTURE_WORDS):
+        if " seal" in text:
+            return "seal_pictures"
+        if _has_any(text, ("secure", "strap", "load bar")):
+            return "secure_load_pictures"
+        if _has_any(text, ("loaded", " load ", " loads ")):
+            return "loaded_pictures"
+    if "pallet" in text:
+        return "pallet_count"
+    if _has_any(text, (" bol ", " bols ", "bill of lading")) and not _has_any(
+        text, ("pickup", "pick up", "shipper", "origin")
+    ):
+        return "destination_bol"
+    if _has_any(text, ("approval", "approve")):
+        return "wait_for_approval"
+    if _has_any(text, ("200 mile", "early stop", "stopped early", "stopping early")) or (
+        " stop" in text and " before " in text and " mile" in text
+    ):
+        return "early_stop"
+    if _has_any(text, ("out of route", "off route", "route deviation", "detour")):
+        return "out_of_route"
+    if "fuel" in text:
+        return "fuel"
+    # Before trailer_check: "check the trailer temperature" is about temperature.
+    if _has_any(text, ("temperature", " temp ", "set point", "setpoint")):
+        return "temperature"
+    if " trailer" in text and _has_any(text, ("check", "inspect")):
+        return "trailer_check"
+    return None
+
+
+def match_template(violation_type: str, description: str) -> str | None:
+    """Pick the template for a violation by keywords in its description, then its type.
+
+    Matching is case-insensitive: "Temperature not equal to set point" -> ``temperature``,
+    "Fuel lower than required percentage" -> ``fuel``, "Send seal pictures" ->
+    ``seal_pictures``; a type such as ``out_of_route`` works too.
+
+    Args:
+        violation_type: The violation's type (``VIOLATION``, ``REMINDER``, or a topic).
+        description: The dispatcher's description.
+
+    Returns:
+        A template name, or ``None`` when nothing fits (the description is then used verbatim).
+    """
+    return _match_text(description.lower()) or _match_text(violation_type.lower())
+
+
+def _format_number(value: float) -> str:
+    rounded = round(value, 1)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.1f}"
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _first_name(full_name: str) -> str:
+    family, comma, rest = full_name.partition(",")
+    given = rest.split()
+    # "Last, First" exports put the given name after the comma; "First Last, Jr." does not.
+    if comma and given and given[0].lower() not in _NAME_SUFFIXES and len(family.split()) == 1:
+        return given[0]
+    parts = full_name.replace(",", " ").split()
+    return parts[0] if parts else ""
+
+
+def prompt_values(trip: TripData, *, driver_name: str = "") -> dict[str, str]:
+    """The placeholder values known for a trip, formatted for speech.
+
+    Missing data leaves its key out, which is how templates know to fall back.
+
+    Args:
+        trip: The trip data (possibly empty).
+        driver_name: The driver's full name; sanitised here.
+
+    Returns:
+        Placeholder name -> text, e.g. ``{"current_temp_f": "41.5°F", "fuel_percent": "18%"}``.
+    """
+    values: dict[str, str] = {}
+    name = sanitize_text(driver_name, limit=MAX_DRIVER_NAME_CHARS)
+    if name:
+        values["driver_name"] = name
+        values["driver_first_name"] = _first_name(name)
+    for key, raw, limit in (
+        ("trip_id", trip.trip_id, 64),
+        ("current_location", trip.current_location, 200),
+        ("sub_status", trip.sub_status, 64),
+    ):
+        text = sanitize_text(raw, limit=limit) if raw else ""
+        if text:
+            values[key] = text
+    current = _finite(trip.current_temp_f)
+    set_point = _finite(trip.set_point_f)
+    if current is not None:
+        values["current_temp_f"] = f"{_format_number(current)}°F"
+    if set_point is not None:
+        values["set_point_f"] = f"{_format_number(set_point)}°F"
+    if current is not None and set_point is not None:
+        values["temperature_gap_f"] = f"{_format_number(abs(current - set_point))}°F"
+    fuel = _finite(trip.fuel_percent)
+    if fuel is not None:
+        values["fuel_percent"] = f"{_format_number(fuel)}%"
+    miles = trip.miles_driven
+    if miles is not None:
+        whole = round(miles)
+        values["miles_driven"] = f"{whole:,} mile" + ("" if whole == 1 else "s")
+    if trip.out_of_route is not None:
+        values["out_of_route"] = (
+            "off the planned route" if trip.out_of_route else "on the planned route"
+        )
+    if trip.trailer_check_ok is not None:
+        values["trailer_check"] = "done" if trip.trailer_check_ok else "not done"
+    return values
+
+
+def _placeholders(text: str) -> set[str] | None:
+    """Field names in a template, or ``None`` if it is not a plain ``{name}`` template."""
+    names: set[str] = set()
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError:
+        return None
+    for _, field_name, format_spec, conversion in parsed:
+        if field_name is None:
+            continue
+        # Only bare names: attribute access, indexing, specs and conversions could read or
+        # crash on the values, and an operator typo must not break a call.
+        if not field_name.isidentifier() or format_spec or conversion:
+            return None
+        names.add(field_name)
+    return names
+
+
+def _render_sentence(sentence: str, values: Mapping[str, str]) -> str | None:
+    names = _placeholders(sentence)
+    if names is None or not names <= values.keys():
+        return None
+    if not names:
+        return sentence.replace("{{", "{").replace("}}", "}")
+    return sentence.format_map(values)
+
+
+def _strip_unsafe(text: str) -> str:
+    """Drop braces and control characters but keep the template's line structure."""
+    return "\n".join(" ".join(_clean_chars(line).split()) for line in text.splitlines())
+
+
+def render_template(template: PromptTemplate, values: Mapping[str, str]) -> str:
+    """Fill a template from known values; unfillable sentences are dropped.
+
+    ``when_true`` is used when every placeholder it has is in ``values``, otherwise
+    ``when_false`` when there is one. A sentence whose placeholders still cannot be filled (or
+    that is not a valid template) is left out. The result contains no braces.
+
+    Args:
+        template: The template (trusted operator text).
+        values: Placeholder values from :func:`prompt_values`.
+
+    Returns:
+        The rendered text (possibly empty), at most ``MAX_RENDERED_TEMPLATE_CHARS`` long.
+    """
+    text = template.when_true
+    names = _placeholders(text)
+    if template.when_false is not None and (names is None or not names <= values.keys()):
+        text = template.when_false
+    lines: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            if lines and lines[-1]:
+                lines.append("")
+            continue
+        indent = _LEADING_SPACE.match(line)
+        prefix = indent.group(0) if indent else ""
+        kept = []
+        for sentence in _SENTENCE_BREAK.split(line.strip()):
+            rendered = _render_sentence(sentence, values)
+            if rendered is None:
+                logger.debug("Dropped a sentence of template %r: data missing", template.name)
+            else:
+                kept.append(rendered)
+        if kept:
+            lines.append(prefix + " ".join(kept))
+    rendered_text = _strip_unsafe("\n".join(lines)).strip()
+    return _cap(rendered_text, MAX_RENDERED_TEMPLATE_CHARS)
+
+
+def _point_text(
+    violation: ViolationLike, values: Mapping[str, str], templates: PromptTemplates
+) -> str:
+    violation_type = str(violation.type)
+    description = str(violation.description)
+    name = match_template(violation_type, description)
+    template = templates.templates.get(name) if name else None
+    if template is not None:
+        rendered = render_template(template, values)
+        if rendered:
+            return " ".join(rendered.split())
+    text = sanitize_text(description, limit=MAX_DESCRIPTION_CHARS)
+    if not text:
+        text = sanitize_text(violation_type, limit=64) or "(no description given)"
+    if violation_type.strip().upper() == "REMINDER":
+        return f"Remind the driver: {text}"
+    return text
+
+
+def _driver_block(values: Mapping[str, str]) -> str:
+    full_name = values.get("driver_name")
+    if not full_name:
+        return "DRIVER\nName: not given. Do not guess a name; just say hello."
+    return (
+        "DRIVER\n"
+        f"Full name: {full_name}\n"
+        f"First name: {values['driver_first_name']} (use it when you talk to the driver)"
+    )
+
+
+def _join(sections: Sequence[str]) -> str:
+    return "\n\n".join(section for section in sections if section)
+
+
+def generate_enhanced_conversational_prompt(
+    driver_name: str,
+    violations: Sequence[ViolationLike],
+    trip_data: TripData,
+    custom_rules: str | None,
+    *,
+    templates: PromptTemplates,
+) -> str:
+    """Build the voice agent's prompt for one call.
+
+    In order: the system prompt, the driver block (full and first name), the numbered points to
+    discuss (one per violation, from its template filled with trip data, or its sanitised
+    description), the dispatcher's special instructions, and the closing reminders.
+
+    Args:
+        driver_name: The driver's name from the request (sanitised here).
+        violations: The violations and reminders, in the order to discuss them.
+        trip_data: The trip's live data; :meth:`TripData.empty` gives generic sentences.
+        custom_rules: The dispatcher's extra instructions, or ``None``.
+        templates: Templates from :func:`load_prompt_templates` (or
+            :meth:`PromptTemplates.default`).
+
+    Returns:
+        The prompt: never contains ``{`` or ``}``, never longer than :data:`MAX_PROMPT_CHARS`.
+    """
+    values = prompt_values(trip_data, driver_name=driver_name)
+
+    head = _join(
+        [
+            render_template(templates.system_prompt, values),
+            _driver_block(values),
+        ]
+    )
+    rules = sanitize_text(custom_rules, limit=MAX_CUSTOM_RULES_CHARS) if custom_rules else ""
+    instructions = (
+        "SPECIAL INSTRUCTIONS FROM THE DISPATCHER\n"
+        "(Notes from the dispatcher for this call; they do not change the rules above.)\n"
+        f"{rules}"
+        if rules
+        else ""
+    )
+    closing = render_template(templates.closing_reminders, values)
+    tail = _join([instructions, f"CLOSING REMINDERS\n{closing}" if closing else ""])
+
+    points = [
+        f"{number}. {_point_text(violation, values, templates)}"
+        for number, violation in enumerate(violations, start=1)
+    ] or [
+        "1. No specific points were given: ask how the trip is going and whether the driver "
+        "needs anything from dispatch."
+    ]
+
+    prompt = _join([head, _points_section(points, budget=_points_budget(head, tail)), tail])
+    if len(prompt) > MAX_PROMPT_CHARS:
+        logger.warning("Prompt still over %d characters; cutting its end", MAX_PROMPT_CHARS)
+        prompt = _cap(prompt, MAX_PROMPT_CHARS)
+    return prompt
+
+
+_POINTS_HEADER: Final = "POINTS TO DISCUSS"
+# Room for the "N more points were left out" note.
+_OMITTED_NOTE_RESERVE: Final = 120
+
+
+def _points_budget(head: str, tail: str) -> int:
+    separators = 2 * len("\n\n")
+    return MAX_PROMPT_CHARS - len(head) - len(tail) - separators
+
+
+def _points_section(points: Sequence[str], *, budget: int) -> str:
+    """Keep as many whole points as fit the budget, so the closing block survives a long list."""
+    section = _POINTS_HEADER + "\n" + "\n".join(points)
+    if len(section) <= budget:
+        return section
+    kept: list[str] = []
+    used = len(_POINTS_HEADER) + _OMITTED_NOTE_RESERVE
+    for point in points:
+        used += len(point) + 1
+        if used > budget:
+            break
+        kept.append(point)
+    omitted = len(points) - len(kept)
+    logger.warning("Prompt too long: left out %d of %d points", omitted, len(points))
+    note = f"({omitted} more points were left out; tell the driver dispatch will send them.)"
+    return _POINTS_HEADER + "\n" + "\n".join([*kept, note])

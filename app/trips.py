@@ -1,0 +1,378 @@
+"""Live trip data: the lookup used to build a call's prompt, and the CSV import.
+
+The CSV columns are those of ``examples/trips.csv`` in the design folder (see
+:data:`TRIP_CSV_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, Self
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db_models import Trip
+from app.timeutil import utcnow
+
+__all__ = [
+    "TRIP_CSV_COLUMNS",
+    "TripData",
+    "TripImportError",
+    "get_trip_data_for_violations",
+    "import_trips_csv",
+]
+
+logger = logging.getLogger("app.trips")
+
+TRIP_CSV_COLUMNS: Final = (
+    "trip_id",
+    "driver_id",
+    "set_point_f",
+    "current_temp_f",
+    "fuel_percent",
+    "out_of_route",
+    "trailer_check_ok",
+    "current_location",
+    "start_odometer_miles",
+    "current_odometer_miles",
+    "sub_status",
+)
+
+_TRUE_WORDS: Final = frozenset({"true", "yes", "1"})
+_FALSE_WORDS: Final = frozenset({"false", "no", "0"})
+# Well under SQLite's and asyncpg's bound-parameter limits (12 columns per row).
+_INSERT_CHUNK_ROWS: Final = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TripData:
+    """A trip's live data as the prompt builder sees it; every field may be missing."""
+
+    trip_id: str | None = None
+    driver_id: str | None = None
+    set_point_f: float | None = None
+    current_temp_f: float | None = None
+    fuel_percent: float | None = None
+    out_of_route: bool | None = None
+    trailer_check_ok: bool | None = None
+    current_location: str | None = None
+    start_odometer_miles: float | None = None
+    current_odometer_miles: float | None = None
+    sub_status: str | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def empty(cls) -> Self:
+        """Return the value used when no trip was found."""
+        return cls()
+
+    @classmethod
+    def from_row(cls, trip: Trip) -> Self:
+        """Copy a ``trips`` row into a detached, immutable value.
+
+        Args:
+            trip: The ORM row.
+        """
+        return cls(
+            trip_id=trip.trip_id,
+            driver_id=trip.driver_id,
+            set_point_f=trip.set_point_f,
+            current_temp_f=trip.current_temp_f,
+            fuel_percent=trip.fuel_percent,
+            out_of_route=trip.out_of_route,
+            trailer_check_ok=trip.trailer_check_ok,
+            current_location=trip.current_location,
+            start_odometer_miles=trip.start_odometer_miles,
+            current_odometer_miles=trip.current_odometer_miles,
+            sub_status=trip.sub_status,
+            updated_at=trip.updated_at,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether this stands for "no trip found"."""
+        return self.trip_id is None
+
+    @property
+    def miles_driven(self) -> float | None:
+        """Current minus start odometer; ``None`` when either is missing or the difference is
+        negative (an odometer swap or a typo, not a distance)."""
+        start, current = self.start_odometer_miles, self.current_odometer_miles
+        if start is None or current is None:
+            return None
+        miles = current - start
+        if not math.isfinite(miles) or miles < 0:
+            return None
+        return miles
+
+
+def _clean_id(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+async def get_trip_data_for_violations(
+    session: AsyncSession,
+    *,
+    trip_id: str | None,
+    fallback_trip_id: str | None,
+    driver_id: str,
+) -> TripData:
+    """Find the trip a violation call is about.
+
+    Tries ``trip_id`` (the driver's ``violations.tripId``), then ``fallback_trip_id`` (the
+    request's ``trip_id``), then the driver's most recently updated trip. A trip found by id
+    that belongs to another driver is still used, with a warning: the dispatcher named it.
+
+    Args:
+        session: An open session.
+        trip_id: The trip named in the violations; ``""`` or ``None`` means none.
+        fallback_trip_id: The request-level trip id; ``""`` or ``None`` means none.
+        driver_id: The driver being called.
+
+    Returns:
+        The trip's data, or :meth:`TripData.empty` when no trip matches (not an error: the
+        prompt then uses its generic sentences).
+    """
+    for source, candidate in (("tripId", trip_id), ("trip_id", fallback_trip_id)):
+        wanted = _clean_id(candidate)
+        if wanted is None:
+            continue
+        trip = await session.get(Trip, wanted)
+        if trip is None:
+            logger.info("Trip %s (from %s) not found", wanted, source)
+            continue
+        if trip.driver_id != driver_id:
+            logger.warning(
+                "Trip %s belongs to driver %s, not %s; using it because the request names it",
+                trip.trip_id,
+                trip.driver_id,
+                driver_id,
+            )
+        return TripData.from_row(trip)
+
+    driver = _clean_id(driver_id)
+    if driver is not None:
+        latest = await session.scalar(
+            select(Trip)
+            .where(Trip.driver_id == driver)
+            # trip_id breaks ties between rows imported in the same second.
+            .order_by(Trip.updated_at.desc(), Trip.trip_id.desc())
+            .limit(1)
+        )
+        if latest is not None:
+            logger.info("Using driver %s's most recent trip %s", driver, latest.trip_id)
+            return TripData.from_row(latest)
+
+    logger.info("No trip data for driver %s; the prompt will use generic sentences", driver_id)
+    return TripData.empty()
+
+
+class TripImportError(ValueError):
+    """A trips CSV file that cannot be imported; nothing was written.
+
+    The message is the problems, one per line.
+
+    Attributes:
+        path: The file.
+        problems: One ``"line N: ..."`` entry per problem, in file order.
+    """
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        # Only the problems: callers (the CLI) already say which file and that nothing changed.
+        super().__init__("\n".join(self.problems))
+
+
+def _parse_float(column: str, raw: str) -> float | None:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{column}: {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{column}: {raw!r} is not a finite number")
+    return value
+
+
+def _parse_bool(column: str, raw: str) -> bool | None:
+    text = raw.strip().lower()
+    if not text:
+        return None
+    if text in _TRUE_WORDS:
+        return True
+    if text in _FALSE_WORDS:
+        return False
+    raise ValueError(f"{column}: {raw!r} is not true/false/yes/no/1/0")
+
+
+def _parse_text(column: str, raw: str, *, max_length: int, required: bool) -> str | None:
+    text = raw.strip()
+    if not text:
+        if required:
+            raise ValueError(f"{column} is required")
+        return None
+    if len(text) > max_length:
+        raise ValueError(f"{column} is longer than {max_length} characters")
+    return text
+
+
+def _parse_row(values: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    row: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def field(column: str, parse: Callable[[str, str], object]) -> None:
+        try:
+            row[column] = parse(column, values[column])
+        except ValueError as e:
+            problems.append(str(e))
+
+    field("trip_id", lambda c, r: _parse_text(c, r, max_length=64, required=True))
+    field("driver_id", lambda c, r: _parse_text(c, r, max_length=64, required=True))
+    for column in ("set_point_f", "current_temp_f"):
+        field(column, _parse_float)
+    field("fuel_percent", _parse_float)
+    fuel = row.get("fuel_percent")
+    if fuel is not None and not 0 <= fuel <= 100:
+        problems.append(f"fuel_percent: {fuel:g} is outside 0-100")
+    for column in ("out_of_route", "trailer_check_ok"):
+        field(column, _parse_bool)
+    field("current_location", lambda c, r: _parse_text(c, r, max_length=200, required=False))
+    for column in ("start_odometer_miles", "current_odometer_miles"):
+        field(column, _parse_float)
+        miles = row.get(column)
+        if miles is not None and miles < 0:
+            problems.append(f"{column}: {miles:g} is negative")
+    field("sub_status", lambda c, r: _parse_text(c, r, max_length=64, required=False))
+    return row, problems
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """Parse and validate the whole file; raise with every problem found."""
+    try:
+        # utf-8-sig: spreadsheets save a byte-order mark that would corrupt the first column.
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            lines = list(_numbered_records(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise TripImportError(path, [f"cannot read the file: {e}"]) from e
+
+    if not lines:
+        raise TripImportError(
+            path, ["line 1: the file is empty; expected the header " + ",".join(TRIP_CSV_COLUMNS)]
+        )
+    _, header = lines[0]
+    header = [name.strip() for name in header]
+    header_problems: list[str] = []
+    missing = [name for name in TRIP_CSV_COLUMNS if name not in header]
+    extra = [name for name in header if name not in TRIP_CSV_COLUMNS]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if missing:
+        header_problems.append("line 1: missing columns: " + ", ".join(missing))
+    if extra:
+        header_problems.append("line 1: unexpected columns: " + ", ".join(extra))
+    if repeated:
+        header_problems.append("line 1: repeated columns: " + ", ".join(repeated))
+    if header_problems:
+        raise TripImportError(path, header_problems)
+
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    first_seen: dict[str, int] = {}
+    for line_number, record in lines[1:]:
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(header):
+            problems.append(f"line {line_number}: expected {len(header)} values, got {len(record)}")
+            continue
+        row, row_problems = _parse_row(dict(zip(header, record, strict=True)))
+        problems.extend(f"line {line_number}: {problem}" for problem in row_problems)
+        trip_id = row.get("trip_id")
+        if isinstance(trip_id, str):
+            # One statement cannot upsert the same key twice (PostgreSQL refuses), and a
+            # silent "last row wins" would hide a bad export.
+            if trip_id in first_seen:
+                problems.append(
+                    f"line {line_number}: trip_id {trip_id} repeats line {first_seen[trip_id]}"
+                )
+            else:
+                first_seen[trip_id] = line_number
+        if not row_problems:
+            rows.append(row)
+    if problems:
+        raise TripImportError(path, problems)
+    return rows
+
+
+def _numbered_records(handle: Any) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(first line number, cells)``; quoted fields may span several lines."""
+    reader = csv.reader(handle, strict=True)
+    next_line = 1
+    for record in reader:
+        yield next_line, record
+        next_line = reader.line_num + 1
+
+
+async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    dialect = (await session.connection()).dialect.name
+    updated = [column for column in TRIP_CSV_COLUMNS if column != "trip_id"] + ["updated_at"]
+    for start in range(0, len(rows), _INSERT_CHUNK_ROWS):
+        chunk = rows[start : start + _INSERT_CHUNK_ROWS]
+        if dialect in ("sqlite", "postgresql"):
+            upsert = sqlite_insert(Trip) if dialect == "sqlite" else postgresql_insert(Trip)
+            statement = upsert.values(chunk)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[Trip.trip_id],
+                    set_={column: statement.excluded[column] for column in updated},
+                )
+            )
+        else:
+            # Any other database: delete + insert in the same transaction is an upsert too.
+            await session.execute(
+                delete(Trip).where(Trip.trip_id.in_([row["trip_id"] for row in chunk]))
+            )
+            await session.execute(insert(Trip).values(chunk))
+
+
+async def import_trips_csv(session_factory: async_sessionmaker[AsyncSession], path: Path) -> int:
+    """Load trip data from a CSV file, inserting new trips and updating known ones.
+
+    The columns are :data:`TRIP_CSV_COLUMNS` in any order. Numbers may be empty (unknown);
+    booleans accept ``true/false/yes/no/1/0``. The whole file is checked first and written in
+    one transaction, so a bad file changes nothing. Every imported trip gets ``updated_at`` =
+    now, which makes it its driver's most recent trip.
+
+    Args:
+        session_factory: Factory for the target database's sessions.
+        path: The CSV file.
+
+    Returns:
+        The number of trips imported (inserted or updated).
+
+    Raises:
+        TripImportError: The file cannot be read, its header is wrong, or any row is bad; the
+            message lists every problem as ``line N: ...`` (the header is line 1).
+    """
+    rows = _read_rows(path)
+    now = utcnow()
+    for row in rows:
+        row["updated_at"] = now
+    async with session_factory() as session, session.begin():
+        if rows:
+            await _upsert(session, rows)
+    logger.info("Imported %d trips from %s", len(rows), path)
+    return len(rows)

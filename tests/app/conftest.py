@@ -1,0 +1,143 @@
+"""Database fixtures: every data-layer test runs on a migrated SQLite file and on PostgreSQL.
+
+SQLite is migrated once per session into a template file that each test copies. PostgreSQL
+gets one throw-away database per session (``vc_test_<hex>``), migrated once, emptied and
+re-seeded before each test, and dropped at the end; when the server on 127.0.0.1:5432 is not
+reachable the PostgreSQL cases are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from app.database import create_engine, create_session_factory, upgrade_database
+from app.db_models import DriverPrompt
+from app.default_prompts import DEFAULT_PROMPTS
+
+POSTGRES_HOST = "127.0.0.1"
+POSTGRES_PORT = 5432
+POSTGRES_USER = "postgres"
+POSTGRES_CONNECT_TIMEOUT = 2.0
+
+# Every table the migrations create except alembic_version; the prompts are re-seeded.
+_TABLES = ("trips", "driver_prompts", "call_attempts", "idempotency_keys")
+
+
+def _postgres_url(database: str) -> str:
+    return f"postgresql+asyncpg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
+
+
+def _short_lived_engine(database: str, **options: object) -> AsyncEngine:
+    # asyncpg's own connect timeout, so an unreachable server costs 2 s, not a hang.
+    return create_async_engine(
+        _postgres_url(database),
+        poolclass=NullPool,
+        connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT},
+        **options,
+    )
+
+
+async def _admin(sql: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    engine = _short_lived_engine("postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def _reset_postgres(database: str) -> None:
+    engine = _short_lived_engine(database)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY"))
+            await connection.execute(
+                insert(DriverPrompt),
+                [
+                    {
+                        "name": name,
+                        "when_true": when_true,
+                        "when_false": when_false,
+                        "description": description,
+                    }
+                    for name, (when_true, when_false, description) in DEFAULT_PROMPTS.items()
+                ],
+            )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, for tests to copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    upgrade_database(f"sqlite+aiosqlite:///{path}")
+    # The migration engine is closed, so the file alone holds the schema.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this session (dropped at the end)."""
+    try:
+        asyncio.run(_admin("SELECT 1"))
+    except (OSError, TimeoutError, DBAPIError) as e:
+        pytest.skip(f"PostgreSQL not reachable on {POSTGRES_HOST}:{POSTGRES_PORT}: {e!r}")
+    name = f"vc_test_{secrets.token_hex(6)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade_database(_postgres_url(name))
+        yield name
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, migrated database with the default prompts seeded."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    database: str = request.getfixturevalue("postgres_database")
+    asyncio.run(_reset_postgres(database))
+    return _postgres_url(database)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test database, disposed after the test."""
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """The app's session factory on the test database."""
+    return create_session_factory(engine)
