@@ -6,11 +6,6 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class BodyTooLargeError(Exception):
-    """The body passed the cap while streaming in."""
-
-
 #: Lifespan state key holding the configured cap (``MAX_BODY_BYTES``).
 STATE_KEY = "max_body_bytes"
 
@@ -40,26 +35,34 @@ class BodySizeLimitMiddleware:
             await _refuse(send, max_bytes)
             return
         received = 0
-        started = False
+        started = refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
-            if received > max_bytes:
-                raise BodyTooLargeError
+            if received > max_bytes and not refused:
+                # Answer now and tell the app the client left: raising here instead would be
+                # turned into a 400 "error parsing the body" by the framework.
+                refused = True
+                if not started:
+                    await _refuse(send, max_bytes)
+                return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLargeError:
-            if not started:
-                await _refuse(send, max_bytes)
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+            # The app only failed because it saw the disconnect we staged; 413 was sent.
 
 
 async def _refuse(send: Send, max_bytes: int) -> None:

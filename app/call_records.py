@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voice_providers import PlacedCall
 
+from .config import CallLimit
 from .db_models import CallAttempt
 from .errors import ApiError
+from .limits import cooldown_error
 from .schemas import CallRecord
 from .timeutil import utcnow
 
@@ -67,27 +69,29 @@ class CallRecords:
     def __init__(self, *, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_factory
 
-    async def start(self, attempt: NewAttempt) -> None:
-        """Write the attempt as ``pending`` and commit, before any provider traffic."""
+    async def start(self, attempt: NewAttempt, *, limit: CallLimit) -> None:
+        """Write the attempt as ``pending`` and commit, before any provider traffic.
+
+        The per-number limit is checked in the same transaction, after the insert, so two
+        simultaneous requests for one number cannot both slip under it.
+
+        Raises:
+            ApiError: 429 ``number_cooldown``; nothing is written then.
+        """
         now = utcnow()
         async with self._sessions() as session, session.begin():
-            session.add(
-                CallAttempt(
-                    call_sid=attempt.call_sid,
-                    provider=attempt.provider,
-                    caller=attempt.caller,
-                    driver_id=attempt.driver_id,
-                    driver_name=attempt.driver_name,
-                    phone_e164=attempt.phone_e164,
-                    trip_id=attempt.trip_id,
-                    status=PENDING,
-                    triggers_count=attempt.triggers_count,
-                    idempotency_key=attempt.idempotency_key,
-                    simulated=attempt.simulated,
-                    created_at=now,
-                    updated_at=now,
+            if limit.enabled:
+                await _lock_number(session, attempt.phone_e164)
+            session.add(_new_row(attempt, now))
+            # The insert goes first: on SQLite it takes the write lock, serialising the check.
+            await session.flush()
+            if limit.enabled:
+                recent = await _recent_to_number(
+                    session, attempt, since=now - timedelta(minutes=limit.minutes)
                 )
-            )
+                error = cooldown_error(recent, limit, now=now)
+                if error is not None:
+                    raise error
 
     async def placed(self, call_sid: str, result: PlacedCall) -> None:
         """The provider accepted the call."""
@@ -128,20 +132,6 @@ class CallRecords:
             rows = (await session.scalars(query.limit(limit))).all()
         return [_record(row) for row in rows]
 
-    async def recent_to_number(self, phone_e164: str, *, since: datetime) -> list[datetime]:
-        """Creation times of attempts that may have rung `phone_e164` since `since`."""
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(CallAttempt.created_at)
-                .where(
-                    CallAttempt.phone_e164 == phone_e164,
-                    CallAttempt.created_at >= since,
-                    CallAttempt.status.in_(MAY_HAVE_RUNG),
-                )
-                .order_by(CallAttempt.created_at)
-            )
-            return list(rows.all())
-
     async def reap_stale(self, *, older_than: timedelta) -> int:
         """Mark attempts left ``pending`` longer than `older_than` as ``unknown``."""
         cutoff = utcnow() - older_than
@@ -159,6 +149,50 @@ class CallRecords:
         """Number of attempts recorded (health and tests)."""
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count()).select_from(CallAttempt)) or 0)
+
+
+def _new_row(attempt: NewAttempt, now: datetime) -> CallAttempt:
+    return CallAttempt(
+        call_sid=attempt.call_sid,
+        provider=attempt.provider,
+        caller=attempt.caller,
+        driver_id=attempt.driver_id,
+        driver_name=attempt.driver_name,
+        phone_e164=attempt.phone_e164,
+        trip_id=attempt.trip_id,
+        status=PENDING,
+        triggers_count=attempt.triggers_count,
+        idempotency_key=attempt.idempotency_key,
+        simulated=attempt.simulated,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _lock_number(session: AsyncSession, phone_e164: str) -> None:
+    # PostgreSQL: one transaction per number at a time, across processes. SQLite needs no lock:
+    # its single writer is serialised by the insert that follows.
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:number))"), {"number": phone_e164}
+        )
+
+
+async def _recent_to_number(
+    session: AsyncSession, attempt: NewAttempt, *, since: datetime
+) -> list[datetime]:
+    """Creation times, oldest first, of other attempts that may have rung this number."""
+    rows = await session.scalars(
+        select(CallAttempt.created_at)
+        .where(
+            CallAttempt.phone_e164 == attempt.phone_e164,
+            CallAttempt.created_at >= since,
+            CallAttempt.status.in_(MAY_HAVE_RUNG),
+            CallAttempt.call_sid != attempt.call_sid,
+        )
+        .order_by(CallAttempt.created_at)
+    )
+    return list(rows.all())
 
 
 async def mark_abandoned(session: AsyncSession, call_sids: Sequence[str]) -> None:

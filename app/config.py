@@ -15,8 +15,10 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import voice_providers as defaults
 from voice_providers import RetryPolicy, default_timeout
-from voice_providers import _constants as retry_defaults
+
+_CALLER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     voice_provider: str = "vapi"
-    database_url: str | None = None
+    # Kept out of repr: a PostgreSQL URL may carry a password.
+    database_url: str | None = Field(default=None, repr=False)
     api_keys: SecretStr | None = None
     allowed_call_regions: str = "US,CA"
     dispatcher_name: str = "Dispatch"
@@ -60,15 +63,15 @@ class Settings(BaseSettings):
     call_queue_timeout_seconds: float = Field(default=2.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
-    retry_attempts: int = Field(default=retry_defaults.RETRY_ATTEMPTS, ge=1, le=10)
-    retry_wait_initial: float = Field(default=retry_defaults.RETRY_WAIT_INITIAL, ge=0)
-    retry_wait_max: float = Field(default=retry_defaults.RETRY_WAIT_MAX, ge=0)
-    retry_wait_jitter: float = Field(default=retry_defaults.RETRY_WAIT_JITTER, ge=0)
-    retry_after_cap: float = Field(default=retry_defaults.RETRY_AFTER_CAP, ge=0)
-    retry_timeout: float = Field(default=retry_defaults.RETRY_TIMEOUT, gt=0)
+    retry_attempts: int = Field(default=defaults.RETRY_ATTEMPTS, ge=1, le=10)
+    retry_wait_initial: float = Field(default=defaults.RETRY_WAIT_INITIAL, ge=0)
+    retry_wait_max: float = Field(default=defaults.RETRY_WAIT_MAX, ge=0)
+    retry_wait_jitter: float = Field(default=defaults.RETRY_WAIT_JITTER, ge=0)
+    retry_after_cap: float = Field(default=defaults.RETRY_AFTER_CAP, ge=0)
+    retry_timeout: float = Field(default=defaults.RETRY_TIMEOUT, gt=0)
 
-    provider_timeout_seconds: float = Field(default=retry_defaults.POST_TIMEOUT, gt=0)
-    provider_connect_timeout_seconds: float = Field(default=retry_defaults.CONNECT_TIMEOUT, gt=0)
+    provider_timeout_seconds: float = Field(default=defaults.POST_TIMEOUT, gt=0)
+    provider_connect_timeout_seconds: float = Field(default=defaults.CONNECT_TIMEOUT, gt=0)
 
     log_level: str = "INFO"
     log_full_phone_numbers: bool = False
@@ -131,12 +134,29 @@ class Settings(BaseSettings):
             return []
         clients = []
         for entry in self.api_keys.get_secret_value().split(","):
-            name, sep, key = entry.strip().partition("=")
-            if not sep:
-                key, name = name, "key-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-            if key.strip():
-                clients.append(ApiClient(name=name.strip(), key=SecretStr(key.strip())))
+            client = _parse_api_key_entry(entry.strip())
+            if client is not None:
+                clients.append(client)
         return clients
+
+
+def _parse_api_key_entry(entry: str) -> ApiClient | None:
+    """One `API_KEYS` entry; None when it holds no key.
+
+    ``name=key`` only when the name looks like a name and the key is not just base64
+    padding: a bare key such as ``dGVzdGtleQ==`` must never become name ``dGVzdGtleQ`` with
+    key ``=`` (the header ``X-API-Key: =`` would then authenticate).
+    """
+    name, sep, key = (part.strip() for part in entry.partition("="))
+    if sep and _CALLER_NAME.fullmatch(name) and key.strip("="):
+        return ApiClient(name=name, key=SecretStr(key))
+    if sep and not key:
+        return None  # `name=` with nothing after it authorises nothing
+    if not entry:
+        return None
+    return ApiClient(
+        name="key-" + hashlib.sha256(entry.encode()).hexdigest()[:8], key=SecretStr(entry)
+    )
 
 
 def parse_call_limit(value: str) -> CallLimit:

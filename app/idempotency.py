@@ -148,7 +148,9 @@ class IdempotencyStore:
                 return await _settle_abandoned(session, row)
             raise ApiError(
                 409,
-                "A request with this Idempotency-Key is still being processed",
+                "An identical request is still being processed"
+                if auto
+                else "A request with this Idempotency-Key is still being processed",
                 "idempotency_key_in_flight",
                 call_sid=row.call_sid,
             )

@@ -4,35 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from .call_records import CallRecords
 from .config import CallLimit
 from .errors import ApiError
-from .timeutil import utcnow
 
 
-async def check_number_cooldown(records: CallRecords, phone_e164: str, limit: CallLimit) -> None:
-    """Refuse a call when the number already got `limit.calls` calls in `limit.minutes`.
+def cooldown_error(
+    recent: Sequence[datetime], limit: CallLimit, *, now: datetime
+) -> ApiError | None:
+    """The 429 to answer when `recent` calls already use up the number's limit, else None.
 
-    Raises:
-        ApiError: 429 with ``Retry-After`` set to when the oldest counted call ages out.
+    Args:
+        recent: Creation times, oldest first, of earlier calls that may have rung the number
+            within the limit's window.
+        limit: ``PER_NUMBER_CALL_LIMIT``.
+        now: The current time.
     """
-    if not limit.enabled:
-        return
-    window = timedelta(minutes=limit.minutes)
-    recent = await records.recent_to_number(phone_e164, since=utcnow() - window)
-    if len(recent) < limit.calls:
-        return
-    wait = (recent[-limit.calls] + window - utcnow()).total_seconds()
-    raise ApiError(
+    if not limit.enabled or len(recent) < limit.calls:
+        return None
+    frees_up = recent[-limit.calls] + timedelta(minutes=limit.minutes)
+    return ApiError(
         429,
         f"This number was already called {len(recent)} times in the last {limit.minutes} "
         "minutes; wait before calling again",
         "number_cooldown",
-        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        headers={"Retry-After": str(max(1, math.ceil((frees_up - now).total_seconds())))},
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from voice_providers import mask_phone_number
 
 SEPARATOR = "=" * 60
+_QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool", "httpcore")
 _PHONE_KEYS = frozenset({"phoneNumber", "to_number", "number", "phone_number", "transfer_to"})
 
 
@@ -21,6 +22,10 @@ def configure_logging(level: str) -> None:
     )
     logging.getLogger("violation_calls").setLevel(level.upper())
     logging.getLogger("voice_providers").setLevel(level.upper())
+    # Database drivers log SQL parameters (full phone numbers, stored answers) at DEBUG;
+    # they stay at WARNING whatever LOG_LEVEL says.
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def redact(data: Any, *, full_numbers: bool) -> Any:

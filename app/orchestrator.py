@@ -29,7 +29,7 @@ from .call_records import CallRecords, NewAttempt
 from .config import Settings
 from .errors import ApiError, api_error_for, phone_error
 from .idempotency import Claim, IdempotencyStore, Replay, fingerprint
-from .limits import CallGate, check_number_cooldown
+from .limits import CallGate
 from .logging_setup import SEPARATOR, as_json, redact
 from .prompts import generate_enhanced_conversational_prompt, load_prompt_templates, sanitize_text
 from .schemas import BatchCallRequest, CallResponse, DriverData, DriverSummary
@@ -158,7 +158,6 @@ class ViolationCallService:
         claim: Claim | None,
     ) -> CallOutcome:
         variables = variables or CallVariables()
-        await check_number_cooldown(self.records, phone, self.settings.call_limit)
         trip_id = driver.violations.tripId or request.trip_id or None
         prompt = variables.prompt or await self._build_prompt(driver, trip_id, request.trip_id)
         call = CallRequest(
@@ -183,7 +182,8 @@ class ViolationCallService:
                     triggers_count=len(driver.violations.violationDetails),
                     idempotency_key=idempotency_key,
                     simulated=self.simulated,
-                )
+                ),
+                limit=self.settings.call_limit,
             )
             if claim is not None:
                 await self.idempotency.attach_call(claim, call.call_sid)

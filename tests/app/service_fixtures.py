@@ -1,0 +1,379 @@
+"""The service under test, in-process: fake providers under the real ids and a running app.
+
+`serve` builds the app with `create_app`, a throw-away plugin manager holding only fakes, and
+runs its lifespan in the test's own event loop, so tests can hold a provider call open with an
+`asyncio.Event` and look at the database while the request is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar, cast
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import Receive, Scope, Send
+
+from app.call_records import CallRecords
+from app.config import Settings
+from app.database import create_session_factory
+from app.db_models import CallAttempt, IdempotencyKey
+from app.deps import Services
+from app.main import create_app
+from app.schemas import CallRecord
+from tests.fakes import FakeProviderPlugin, FakeVoiceCallProvider, registered_plugin
+from voice_providers import (
+    CallRequest,
+    PlacedCall,
+    ProviderContext,
+    ProviderNotConfiguredError,
+    VoiceCallProvider,
+    VoiceProviderError,
+    get_plugin_manager,
+)
+
+__all__ = [
+    "API_KEY",
+    "DESIGN_SUCCESS_KEYS",
+    "ELEVENLABS",
+    "OTHER_API_KEY",
+    "PHONE_DIGITS",
+    "PHONE_E164",
+    "TRANSFER_NUMBER",
+    "VAPI",
+    "BeforeCall",
+    "FakeElevenLabs",
+    "FakeVapi",
+    "RunningService",
+    "ServiceFake",
+    "UnconfiguredPlugin",
+    "age_call_attempts",
+    "age_idempotency_keys",
+    "assert_safe_error",
+    "call_body",
+    "hold_until",
+    "make_settings",
+    "serve",
+]
+
+VAPI = "vapi"
+ELEVENLABS = "elevenlabs"
+#: Made-up keys; long and distinctive so a leak into a log or a body is easy to spot.
+API_KEY = "vc-test-key-7f3a9c1e5b2d4a60"
+OTHER_API_KEY = "vc-other-key-0b8e2d6f4a1c9e37"
+TRANSFER_NUMBER = "+13125550100"
+#: The driver's number as the front end types it, and as the service must dial it.
+PHONE_DIGITS = "3125550147"
+PHONE_E164 = "+13125550147"
+
+#: The success keys DESIGN.md promises (the front end reads them).
+DESIGN_SUCCESS_KEYS = frozenset(
+    {
+        "message",
+        "timestamp",
+        "provider",
+        "call_sid",
+        "driver",
+        "conversation_id",
+        "callSid",
+        "triggers_count",
+    }
+)
+
+#: Runs inside `place_call` before the fake answers: to hold the call, inspect or crash.
+BeforeCall = Callable[[CallRequest], Awaitable[None]]
+
+
+class ServiceFake(FakeVoiceCallProvider):
+    """`FakeVoiceCallProvider` with an optional coroutine awaited before each call.
+
+    Args:
+        before_call: Awaited with the request before the fake records and answers it.
+        results: Canned results, in order.
+        fake_exception: The core error to raise.
+        fake_exception_count: How many calls raise it.
+    """
+
+    def __init__(
+        self,
+        *,
+        before_call: BeforeCall | None = None,
+        results: Iterable[PlacedCall] = (),
+        fake_exception: VoiceProviderError | None = None,
+        fake_exception_count: int = 1,
+    ) -> None:
+        super().__init__(
+            results=results,
+            fake_exception=fake_exception,
+            fake_exception_count=fake_exception_count,
+        )
+        self.before_call = before_call
+        self.entered = 0
+
+    async def place_call(self, *, request: CallRequest) -> PlacedCall:
+        """Run `before_call`, then behave like the plain fake."""
+        self.entered += 1
+        if self.before_call is not None:
+            await self.before_call(request)
+        return await super().place_call(request=request)
+
+
+class FakeVapi(ServiceFake):
+    """The fake registered under the id ``vapi`` (what `VOICE_PROVIDER` selects by default)."""
+
+    provider_id: ClassVar[str] = VAPI
+    display_name: ClassVar[str] = "VAPI"
+
+
+class FakeElevenLabs(ServiceFake):
+    """The fake registered under the id ``elevenlabs`` (what `/call-elevenlabs` uses)."""
+
+    provider_id: ClassVar[str] = ELEVENLABS
+    display_name: ClassVar[str] = "ElevenLabs"
+
+
+class UnconfiguredPlugin(FakeProviderPlugin):
+    """An installed provider whose factory refuses for a missing key, naming the variable.
+
+    Args:
+        provider_id: The id it registers.
+        variable: The environment variable named in the error.
+    """
+
+    def __init__(self, *, provider_id: str, variable: str) -> None:
+        super().__init__(provider_id=provider_id, display_name=provider_id)
+        self.variable = variable
+
+    def create(self, context: ProviderContext) -> VoiceCallProvider:
+        """Refuse like a real provider without its key."""
+        self.contexts.append(context)
+        raise ProviderNotConfiguredError(
+            f"{self.provider_id} is not configured: set {self.variable}",
+            provider_id=self.provider_id,
+        )
+
+
+def hold_until(release: asyncio.Event, *, entered: asyncio.Event | None = None) -> BeforeCall:
+    """A `before_call` that signals `entered` and then waits for `release`."""
+
+    async def hold(_: CallRequest) -> None:
+        if entered is not None:
+            entered.set()
+        await release.wait()
+
+    return hold
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for one test: no `.env`, the test database, no per-number limit by default."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "dispatcher_transfer_number": TRANSFER_NUMBER,
+        "dispatcher_name": "Dana",
+        "per_number_call_limit": "0",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def call_body(
+    *,
+    phone: str = PHONE_DIGITS,
+    driver_id: str = "DRV-10482",
+    driver_name: str = "Marcus Bell",
+    trip_id: str | None = None,
+    violations: Sequence[Mapping[str, str]] | None = None,
+    custom_rules: str | None = None,
+    timestamp: str = "2026-11-20T14:32:05Z",
+) -> dict[str, Any]:
+    """A front-end `BatchCallRequest` body with one driver."""
+    driver: dict[str, Any] = {
+        "driverId": driver_id,
+        "driverName": driver_name,
+        "phoneNumber": phone,
+        "violations": {
+            "tripId": trip_id,
+            "violationDetails": [
+                dict(v)
+                for v in (
+                    violations
+                    if violations is not None
+                    else [
+                        {"type": "VIOLATION", "description": "Temperature not equal to set point"},
+                        {"type": "REMINDER", "description": "Send seal pictures"},
+                    ]
+                )
+            ],
+        },
+    }
+    if custom_rules is not None:
+        driver["customRules"] = custom_rules
+    return {"callType": "violation", "timestamp": timestamp, "drivers": [driver]}
+
+
+@dataclass
+class RunningService:
+    """The app after start-up, a client that talks to it in-process, and its fake providers."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    services: Services
+    providers: dict[str, ServiceFake] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the app started with."""
+        return self.services.settings
+
+    @property
+    def records(self) -> CallRecords:
+        """The app's call attempt records."""
+        return self.services.records
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions on the app's own engine."""
+        return create_session_factory(self.services.engine)
+
+    @property
+    def vapi(self) -> ServiceFake:
+        """The fake behind the id ``vapi``."""
+        return self.providers[VAPI]
+
+    @property
+    def elevenlabs(self) -> ServiceFake:
+        """The fake behind the id ``elevenlabs``."""
+        return self.providers[ELEVENLABS]
+
+    async def call(
+        self,
+        body: Mapping[str, Any] | None = None,
+        *,
+        path: str = "/driver_data/call",
+        idempotency_key: str | None = None,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST a call request (the default body unless given)."""
+        sent = dict(headers or {})
+        if idempotency_key is not None:
+            sent["Idempotency-Key"] = idempotency_key
+        if api_key is not None:
+            sent["X-API-Key"] = api_key
+        return await self.client.post(
+            path, json=dict(body) if body is not None else call_body(), headers=sent
+        )
+
+    async def record(self, call_sid: str) -> CallRecord:
+        """The stored attempt, which must exist."""
+        record = await self.records.get(call_sid)
+        assert record is not None, f"no call record for {call_sid}"
+        return record
+
+
+@asynccontextmanager
+async def serve(
+    settings: Settings,
+    *,
+    providers: Sequence[ServiceFake] | None = None,
+    plugins: Sequence[object] = (),
+    raise_app_exceptions: bool = True,
+) -> AsyncIterator[RunningService]:
+    """Start the app on `settings` with only the given fakes installed; stop it afterwards.
+
+    Args:
+        settings: The core settings.
+        providers: Fakes registered under their own ids (default: fresh VAPI and ElevenLabs).
+        plugins: More plugin objects to register as they are.
+        raise_app_exceptions: Let an exception escaping the app fail the request in the test.
+    """
+    if providers is None:
+        providers = [FakeVapi(), FakeElevenLabs()]
+    pm = get_plugin_manager(load_entrypoints=False)
+    offered: list[object] = [
+        FakeProviderPlugin(p, provider_id=p.provider_id, display_name=p.display_name)
+        for p in providers
+    ]
+    offered += plugins
+    with ExitStack() as stack:
+        for number, plugin in enumerate(offered):
+            stack.enter_context(registered_plugin(pm, plugin, name=f"test-provider-{number}"))
+        app = create_app(settings=settings, plugin_manager=pm)
+        async with app.router.lifespan_context(app) as state:
+            lifespan_state = cast(Mapping[str, Any], state)
+
+            async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+                # What an ASGI server does: each request gets a copy of the lifespan state.
+                if scope["type"] in ("http", "websocket"):
+                    scope = {**scope, "state": dict(lifespan_state)}
+                await app(scope, receive, send)
+
+            transport = httpx.ASGITransport(
+                app=with_state, raise_app_exceptions=raise_app_exceptions
+            )
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                yield RunningService(
+                    app=app,
+                    client=client,
+                    services=cast(Services, lifespan_state["services"]),
+                    providers={p.provider_id: p for p in providers},
+                )
+
+
+async def age_call_attempts(
+    sessions: async_sessionmaker[AsyncSession], *, by: timedelta, call_sid: str | None = None
+) -> None:
+    """Move call attempts (all, or one) back in time, as if they were made `by` ago."""
+    async with sessions() as session, session.begin():
+        query = select(CallAttempt)
+        if call_sid is not None:
+            query = query.where(CallAttempt.call_sid == call_sid)
+        for row in (await session.scalars(query)).all():
+            row.created_at = row.created_at - by
+            row.updated_at = row.updated_at - by
+
+
+async def age_idempotency_keys(
+    sessions: async_sessionmaker[AsyncSession], *, by: timedelta
+) -> None:
+    """Move every idempotency key back in time: creation and expiry, as if made `by` ago."""
+    async with sessions() as session, session.begin():
+        for row in (await session.scalars(select(IdempotencyKey))).all():
+            row.created_at = row.created_at - by
+            row.expires_at = row.expires_at - by
+
+
+def assert_safe_error(
+    response: httpx.Response,
+    *,
+    status: int,
+    error_code: str,
+    call_sid: bool,
+    secrets: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Check one error answer against DESIGN.md's shape and return its body.
+
+    A human `detail` sentence, the machine `error_code`, our `call_sid` exactly when a call was
+    attempted, and nothing that looks like a stack trace, a key or a provider body.
+    """
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body, dict)
+    assert body["error_code"] == error_code, body
+    detail = body["detail"]
+    assert isinstance(detail, str) and len(detail) > 10 and " " in detail, body
+    if call_sid:
+        assert isinstance(body.get("call_sid"), str) and body["call_sid"], body
+    else:
+        assert "call_sid" not in body, body
+    text = response.text + json.dumps(dict(response.headers))
+    for marker in ("Traceback", 'File "', "Error(", *secrets):
+        assert marker not in text, f"{marker!r} leaked into the error answer: {text}"
+    return body

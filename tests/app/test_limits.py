@@ -1,0 +1,158 @@
+"""The per-number cool-down and the concurrency gate, below the HTTP layer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.call_records import CallRecords, NewAttempt
+from app.config import CallLimit
+from app.errors import ApiError
+from app.limits import CallGate
+from tests.app.service_fixtures import PHONE_E164, VAPI, age_call_attempts
+from voice_providers import PlacedCall
+
+NO_LIMIT = CallLimit(0, 0)
+
+
+async def _attempt(
+    records: CallRecords, call_sid: str, phone: str = PHONE_E164, limit: CallLimit = NO_LIMIT
+) -> None:
+    await records.start(
+        NewAttempt(
+            call_sid=call_sid,
+            provider=VAPI,
+            caller="anonymous",
+            driver_id="DRV-1",
+            driver_name="Marcus Bell",
+            phone_e164=phone,
+            trip_id=None,
+            triggers_count=1,
+            idempotency_key=None,
+            simulated=False,
+        ),
+        limit=limit,
+    )
+
+
+async def test_cooldown_counts_calls_within_the_window(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Below the limit a call passes; at the limit it is refused with 429 and Retry-After."""
+    records = CallRecords(session_factory=session_factory)
+    limit = CallLimit(2, 10)
+    await _attempt(records, "vc_1", limit=limit)
+    await _attempt(records, "vc_2", limit=limit)
+    with pytest.raises(ApiError) as raised:
+        await _attempt(records, "vc_3", limit=limit)
+    assert await records.get("vc_3") is None, "a refused attempt must leave no record"
+    assert raised.value.status_code == 429
+    assert raised.value.error_code == "number_cooldown"
+    assert 1 <= int(raised.value.headers["Retry-After"]) <= 600
+
+
+async def test_retry_after_is_when_the_oldest_counted_call_ages_out(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Retry-After points at the moment the oldest call in the window stops counting."""
+    records = CallRecords(session_factory=session_factory)
+    await _attempt(records, "vc_old")
+    await age_call_attempts(session_factory, by=timedelta(minutes=9), call_sid="vc_old")
+    await _attempt(records, "vc_new")
+    with pytest.raises(ApiError) as raised:
+        await _attempt(records, "vc_third", limit=CallLimit(2, 10))
+    # The old call leaves the 10-minute window about 60 s from now.
+    assert 50 <= int(raised.value.headers["Retry-After"]) <= 61
+
+
+async def test_cooldown_ignores_other_numbers_and_failed_calls(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Calls to other numbers and attempts that failed before ringing do not count."""
+    records = CallRecords(session_factory=session_factory)
+    await _attempt(records, "vc_other", phone="+14155550199")
+    await _attempt(records, "vc_failed")
+    await records.failed("vc_failed", error_code="provider_rejected", may_have_rung=False)
+    await _attempt(records, "vc_allowed", limit=CallLimit(1, 10))
+    assert await records.get("vc_allowed") is not None
+
+
+async def test_cooldown_counts_placed_and_unknown_calls(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Placed calls and calls whose outcome is unknown both count: either may have rung."""
+    records = CallRecords(session_factory=session_factory)
+    await _attempt(records, "vc_placed")
+    await records.placed("vc_placed", PlacedCall(provider_id=VAPI, conversation_id="c"))
+    await _attempt(records, "vc_unknown")
+    await records.failed("vc_unknown", error_code="provider_outcome_unknown", may_have_rung=True)
+    with pytest.raises(ApiError):
+        await _attempt(records, "vc_third", limit=CallLimit(2, 10))
+
+
+async def test_disabled_limit_never_refuses(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """PER_NUMBER_CALL_LIMIT=0 lets any number of calls through."""
+    records = CallRecords(session_factory=session_factory)
+    for n in range(4):
+        await _attempt(records, f"vc_{n}", limit=NO_LIMIT)
+    assert await records.count() == 4
+
+
+async def test_gate_refuses_when_full_and_queue_timeout_zero() -> None:
+    """With every slot held and no queueing, the gate answers 503 `provider_busy`."""
+    gate = CallGate(limit=1, queue_timeout=0)
+    async with gate.slot():
+        with pytest.raises(ApiError) as raised:
+            async with gate.slot():
+                pytest.fail("a second slot was handed out")
+    assert raised.value.status_code == 503
+    assert raised.value.error_code == "provider_busy"
+    assert raised.value.headers["Retry-After"]
+
+
+async def test_gate_with_zero_timeout_still_grants_a_free_slot() -> None:
+    """A zero queue timeout refuses only when full: a free slot is always taken."""
+    gate = CallGate(limit=2, queue_timeout=0)
+    async with gate.slot(), gate.slot():
+        pass
+    async with gate.slot():
+        pass
+
+
+async def test_gate_waiter_gets_a_slot_released_in_time() -> None:
+    """A request queued for a slot gets it when a running call finishes within the timeout."""
+    gate = CallGate(limit=1, queue_timeout=30)
+    release = asyncio.Event()
+    got_slot = asyncio.Event()
+
+    async def holder() -> None:
+        async with gate.slot():
+            await release.wait()
+
+    async def waiter() -> None:
+        async with gate.slot():
+            got_slot.set()
+
+    held = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    assert not got_slot.is_set()
+    release.set()
+    await asyncio.gather(held, queued)
+    assert got_slot.is_set()
+
+
+async def test_gate_slot_is_released_after_an_error() -> None:
+    """A provider call that raises frees its slot."""
+    gate = CallGate(limit=1, queue_timeout=0)
+    with pytest.raises(RuntimeError):
+        async with gate.slot():
+            raise RuntimeError("provider failed")
+    async with gate.slot():
+        pass

@@ -1,0 +1,145 @@
+"""The orchestrator below the routes: its named entry point and its bookkeeping edge cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.call_records import FAILED, PENDING
+from app.errors import ApiError
+from app.orchestrator import (
+    CallOutcome,
+    first_driver,
+    make_drivers_violation_batch_call_elevenlabs,
+    new_call_sid,
+)
+from app.schemas import BatchCallRequest
+from tests.app.service_fixtures import (
+    ELEVENLABS,
+    PHONE_E164,
+    FakeElevenLabs,
+    FakeVapi,
+    call_body,
+    make_settings,
+    serve,
+)
+from voice_providers import InvalidCallRequestError, PlacedCall
+
+
+async def test_named_entry_point_calls_elevenlabs_with_overrides(database_url: str) -> None:
+    """`make_drivers_violation_batch_call_elevenlabs` uses ElevenLabs and the given variables."""
+    request = BatchCallRequest.model_validate(call_body())
+    async with serve(make_settings(database_url)) as service:
+        outcome = await make_drivers_violation_batch_call_elevenlabs(
+            request,
+            service=service.services.calls,
+            registry=service.services.registry,
+            prompt="Ask about the seal only.",
+            transfer_to="+13125550111",
+            call_sid="vc_fixed_0001",
+            dispatcher_name="Kim",
+        )
+        [sent] = service.elevenlabs.history
+        record = await service.record("vc_fixed_0001")
+    assert isinstance(outcome, CallOutcome)
+    assert outcome.status_code == 200
+    assert outcome.body["provider"] == ELEVENLABS
+    assert outcome.body["call_sid"] == "vc_fixed_0001"
+    assert sent.prompt == "Ask about the seal only."
+    assert sent.transfer_to == "+13125550111"
+    assert sent.dispatcher_name == "Kim"
+    assert sent.to_number == PHONE_E164
+    assert record.caller == "anonymous"
+    assert service.vapi.history == []
+
+
+async def test_named_entry_point_defaults_come_from_settings(database_url: str) -> None:
+    """Without overrides the entry point builds the prompt and uses the configured dispatcher."""
+    request = BatchCallRequest.model_validate(call_body())
+    async with serve(make_settings(database_url, dispatcher_name="Dana")) as service:
+        await make_drivers_violation_batch_call_elevenlabs(
+            request, service=service.services.calls, registry=service.services.registry
+        )
+        [sent] = service.elevenlabs.history
+    assert sent.dispatcher_name == "Dana"
+    assert sent.transfer_to == "+13125550100"
+    assert sent.call_sid.startswith("vc_")
+    assert "POINTS TO DISCUSS" in sent.prompt
+
+
+async def test_invalid_call_request_from_provider_is_422_and_failed(database_url: str) -> None:
+    """A provider refusing the variables before sending answers 422; the attempt ends `failed`."""
+    vapi = FakeVapi(fake_exception=InvalidCallRequestError("Dynamic variable 'x' is reserved"))
+    async with serve(make_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
+        response = await service.call()
+        body = response.json()
+        record = await service.record(body["call_sid"])
+    assert response.status_code == 422
+    assert body["error_code"] == "invalid_call_request"
+    assert record.status == FAILED
+
+
+async def test_lost_bookkeeping_does_not_fail_a_placed_call(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If storing the provider ids fails, the caller still gets 200; the record stays pending."""
+    async with serve(make_settings(database_url)) as service:
+
+        async def broken(call_sid: str, result: PlacedCall) -> None:
+            raise RuntimeError("database went away")
+
+        monkeypatch.setattr(service.records, "placed", broken)
+        response = await service.call()
+        monkeypatch.undo()
+        record = await service.record(response.json()["call_sid"])
+    assert response.status_code == 200, response.text
+    assert record.status == PENDING
+
+
+async def test_crash_before_dialling_releases_the_key(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error before the provider is called answers 500 and frees the key."""
+    async with serve(make_settings(database_url), raise_app_exceptions=False) as service:
+        calls = service.services.calls
+
+        async def broken_prompt(*args: object, **kwargs: object) -> str:
+            raise RuntimeError("template table is corrupt")
+
+        monkeypatch.setattr(calls, "_build_prompt", broken_prompt)
+        crashed = await service.call(idempotency_key="order-1")
+        monkeypatch.undo()
+        retried = await service.call(idempotency_key="order-1")
+        assert len(service.vapi.history) == 1
+    assert crashed.status_code == 500
+    assert crashed.json() == {"detail": "Internal error", "error_code": "internal_error"}
+    assert "template table" not in crashed.text
+    assert retried.status_code == 200, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+
+
+async def test_driver_name_is_sanitised_before_it_reaches_the_provider(database_url: str) -> None:
+    """Control characters and template braces in the driver's name never reach the agent."""
+    body = call_body(driver_name="Marcus\x00 {{system__prompt}} Bell\n")
+    async with serve(make_settings(database_url)) as service:
+        response = await service.call(body)
+        [sent] = service.vapi.history
+    assert response.status_code == 200, response.text
+    assert "\x00" not in sent.driver_name
+    assert "{" not in sent.driver_name and "{" not in sent.prompt
+    assert "Marcus" in sent.driver_name
+
+
+def test_first_driver_refuses_an_empty_list() -> None:
+    """`first_driver` raises the 400 error for an empty `drivers` list."""
+    request = BatchCallRequest.model_validate({**call_body(), "drivers": []})
+    with pytest.raises(ApiError) as raised:
+        first_driver(request)
+    assert raised.value.status_code == 400
+    assert raised.value.detail == "No driver data provided"
+
+
+def test_call_sids_are_unique_and_url_safe() -> None:
+    """Each attempt gets a fresh opaque id that is safe in a URL path."""
+    sids = {new_call_sid() for _ in range(200)}
+    assert len(sids) == 200
+    assert all(s.startswith("vc_") and s.replace("_", "").isalnum() for s in sids)
