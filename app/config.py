@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import voice_providers as defaults
@@ -72,6 +72,7 @@ class Settings(BaseSettings):
 
     provider_timeout_seconds: float = Field(default=defaults.POST_TIMEOUT, gt=0)
     provider_connect_timeout_seconds: float = Field(default=defaults.CONNECT_TIMEOUT, gt=0)
+    provider_pool_timeout_seconds: float = Field(default=defaults.POOL_TIMEOUT, gt=0)
 
     log_level: str = "INFO"
     log_full_phone_numbers: bool = False
@@ -96,6 +97,17 @@ class Settings(BaseSettings):
     def _check_limit(cls, value: str) -> str:
         parse_call_limit(value)
         return value
+
+    @model_validator(mode="after")
+    def _pending_outlives_a_call(self) -> Settings:
+        # A sweep must never mark "unknown" a call that is still legitimately in flight.
+        longest_call = self.retry_timeout + self.provider_timeout_seconds
+        if self.pending_timeout_seconds < longest_call:
+            raise ValueError(
+                f"PENDING_TIMEOUT_SECONDS must be at least RETRY_TIMEOUT + "
+                f"PROVIDER_TIMEOUT_SECONDS ({longest_call:g})"
+            )
+        return self
 
     @property
     def call_limit(self) -> CallLimit:
@@ -125,7 +137,9 @@ class Settings(BaseSettings):
     def http_timeout(self) -> httpx.Timeout:
         """Timeouts of the shared provider client."""
         return default_timeout(
-            post=self.provider_timeout_seconds, connect=self.provider_connect_timeout_seconds
+            post=self.provider_timeout_seconds,
+            connect=self.provider_connect_timeout_seconds,
+            pool=self.provider_pool_timeout_seconds,
         )
 
     def api_clients(self) -> list[ApiClient]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .database import PROJECT_ROOT, create_engine, create_session_factory, upgra
 from .logging_setup import configure_logging
 from .loopback import RunningServer, start_server
 from .main import create_app
+from .orchestrator import ELEVENLABS
 from .trips import import_trips_csv
 
 logger = logging.getLogger("violation_calls.demo")
@@ -59,12 +61,17 @@ async def load_demo_data(database_url: str) -> int:
         await engine.dispose()
 
 
-def curl_command(port: int, api_key: str | None) -> str:
+def example_path(installed: Iterable[str]) -> str:
+    """The endpoint the printed example uses: ElevenLabs' own when it is installed."""
+    return "/driver_data/call-elevenlabs" if ELEVENLABS in installed else "/driver_data/call"
+
+
+def curl_command(port: int, api_key: str | None, *, path: str) -> str:
     """The command a new user runs to place a simulated call."""
     body = demo_file("call_with_trip.json")
     auth = f" -H {shlex.quote('X-API-Key: ' + api_key)}" if api_key else ""
     return (
-        f"curl -s -X POST http://127.0.0.1:{port}/driver_data/call-elevenlabs "
+        f"curl -s -X POST http://127.0.0.1:{port}{path} "
         f"-H 'Content-Type: application/json'{auth} -d @{shlex.quote(str(body))}"
     )
 
@@ -82,13 +89,25 @@ async def run_demo(*, host: str, port: int, settings: Settings | None = None) ->
     updates: dict[str, Any] = {"database_url": base.database_url or DEMO_DATABASE_URL}
     if not base.dispatcher_transfer_number:
         updates["dispatcher_transfer_number"] = DEMO_TRANSFER_NUMBER
+    overrides, fakes = await start_fakes()
+    if base.voice_provider not in overrides and overrides:
+        # The demo must run on whatever is installed (e.g. after VAPI's package was deleted).
+        updates["voice_provider"] = sorted(overrides)[0]
+        logger.warning(
+            "VOICE_PROVIDER=%s is not installed; the demo uses %s",
+            base.voice_provider,
+            updates["voice_provider"],
+        )
     config = base.model_copy(update=updates)
     trips = await load_demo_data(config.database_url or DEMO_DATABASE_URL)
-    overrides, fakes = await start_fakes()
     app = create_app(settings=config, provider_settings=overrides, simulated=True)
     service = await start_server(app, port=port, host=host, log_level="info")
     keys = config.api_clients()
-    example = curl_command(service.port, keys[0].key.get_secret_value() if keys else None)
+    example = curl_command(
+        service.port,
+        keys[0].key.get_secret_value() if keys else None,
+        path=example_path(overrides),
+    )
     print(  # noqa: T201 - the demo talks to the person who started it
         f"\nviolation-calls demo: {trips} demo trips loaded, providers simulated on loopback.\n"
         f"Service: http://{host}:{service.port}  (docs at /docs, health at /health)\n"

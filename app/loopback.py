@@ -41,6 +41,17 @@ def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
+async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    try:
+        await server.serve(sockets=[sock])
+    except SystemExit as e:
+        # uvicorn exits the process when the app's start-up fails; in a caller's event loop
+        # that would end everything, so it becomes an ordinary error.
+        raise RuntimeError(f"server failed to start (exit code {e.code})") from None
+    finally:
+        sock.close()
+
+
 async def start_server(
     app: ASGIApp, *, port: int = 0, host: str = "127.0.0.1", log_level: str = "warning"
 ) -> RunningServer:
@@ -56,7 +67,7 @@ async def start_server(
     server = uvicorn.Server(
         uvicorn.Config(app, log_level=log_level, lifespan="auto", access_log=False, http="h11")
     )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(_serve(server, sock))
     while not server.started:
         if task.done():
             task.result()  # surfaces the start-up error, if there was one

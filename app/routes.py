@@ -29,9 +29,15 @@ from .schemas import (
 
 REPLAY_HEADER = "Idempotent-Replayed"
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 409, 422, 429, 502, 503, 504)
-}
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+#: What each kind of route can answer besides success (documented in the OpenAPI schema).
+CALL_ERRORS = _errors(400, 401, 409, 413, 422, 429, 500, 502, 503, 504)
+RECORD_ERRORS = _errors(401, 404, 422)
+LIST_ERRORS = _errors(401, 422)
 
 router = APIRouter(prefix="/driver_data", tags=["calls"])
 health_router = APIRouter(tags=["health"])
@@ -42,7 +48,7 @@ def _answer(outcome: CallOutcome) -> JSONResponse:
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
-@router.post("/call", response_model=CallResponse, responses=_ERRORS)
+@router.post("/call", response_model=CallResponse, responses=CALL_ERRORS)
 async def call_driver(
     body: BatchCallRequest,
     caller: CallerDep,
@@ -58,7 +64,7 @@ async def call_driver(
     )
 
 
-@router.post("/call-elevenlabs", response_model=CallResponse, responses=_ERRORS)
+@router.post("/call-elevenlabs", response_model=CallResponse, responses=CALL_ERRORS)
 async def call_driver_elevenlabs(
     body: BatchCallRequest,
     caller: CallerDep,
@@ -74,7 +80,7 @@ async def call_driver_elevenlabs(
     )
 
 
-@router.get("/calls/{call_sid}", response_model=CallRecord, responses=_ERRORS)
+@router.get("/calls/{call_sid}", response_model=CallRecord, responses=RECORD_ERRORS)
 async def get_call(call_sid: str, _: CallerDep, services: ServicesDep) -> CallRecord:
     """What we did for one call attempt, by our call_sid."""
     record = await services.records.get(call_sid)
@@ -83,7 +89,7 @@ async def get_call(call_sid: str, _: CallerDep, services: ServicesDep) -> CallRe
     return record
 
 
-@router.get("/calls", response_model=CallRecordList, responses=_ERRORS)
+@router.get("/calls", response_model=CallRecordList, responses=LIST_ERRORS)
 async def list_calls(
     _: CallerDep,
     services: ServicesDep,

@@ -1,0 +1,1 @@
+"""End-to-end tests: the service and the provider fakes over real loopback sockets."""
