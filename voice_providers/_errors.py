@@ -6,7 +6,7 @@ key, a full phone number or a provider's raw response body.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class VoiceProviderError(Exception):
@@ -16,6 +16,7 @@ class VoiceProviderError(Exception):
         message: A user-safe sentence (no key, no provider body).
         code: A stable machine code for clients and dashboards.
         provider_id: The provider involved, when there is one.
+        status_code: The provider's HTTP status, when it answered.
     """
 
     #: True when the provider cannot have acted, so sending again cannot ring the phone twice.
@@ -23,12 +24,18 @@ class VoiceProviderError(Exception):
     default_code: ClassVar[str] = "voice_provider_error"
 
     def __init__(
-        self, message: str, *, code: str | None = None, provider_id: str | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        provider_id: str | None = None,
+        status_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.provider_id = provider_id
+        self.status_code = status_code
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
@@ -51,7 +58,6 @@ class CallNotDeliveredError(VoiceProviderError):
 
     Args:
         retry_after: Seconds the provider asked us to wait, when it said so.
-        status_code: The provider's HTTP status, when it answered.
     """
 
     retry_safe = True
@@ -61,59 +67,31 @@ class CallNotDeliveredError(VoiceProviderError):
         self,
         message: str,
         *,
-        code: str | None = None,
-        provider_id: str | None = None,
         retry_after: float | None = None,
-        status_code: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(message, code=code, provider_id=provider_id)
+        super().__init__(message, **kwargs)
         self.retry_after = retry_after
-        self.status_code = status_code
 
 
 class CallRejectedError(VoiceProviderError):
     """The provider answered and refused the call (other 4xx, or ElevenLabs `success: false`).
 
     Args:
-        status_code: The provider's HTTP status.
         reason: A short, sanitised reason extracted from the provider's error, for logs.
     """
 
     default_code = "provider_rejected"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        provider_id: str | None = None,
-        status_code: int | None = None,
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(message, code=code, provider_id=provider_id)
-        self.status_code = status_code
+    def __init__(self, message: str, *, reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.reason = reason
 
 
 class CallOutcomeUnknownError(VoiceProviderError):
-    """The request may have reached the provider; the phone may be ringing. Never retried.
-
-    Args:
-        status_code: The provider's HTTP status, when it answered (500, 502, 504).
-    """
+    """The request may have reached the provider; the phone may be ringing. Never retried."""
 
     default_code = "provider_outcome_unknown"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        provider_id: str | None = None,
-        status_code: int | None = None,
-    ) -> None:
-        super().__init__(message, code=code, provider_id=provider_id)
-        self.status_code = status_code
 
 
 class InvalidCallRequestError(VoiceProviderError):
