@@ -83,9 +83,12 @@ class IdempotencyStore:
         self.policy = policy
 
     async def claim(
-        self, *, scope: str, key: str | None, request_fingerprint: str
+        self, *, scope: str, key: str | None, request_fingerprint: str, call_sid: str
     ) -> Claim | Replay | None:
         """Claim `key` (or the fingerprint when `key` is None) for this request.
+
+        The attempt's `call_sid` is stored with the claim, so a 409 can point at the attempt
+        and an abandoned claim can settle it.
 
         Returns:
             A `Claim` to proceed, a `Replay` of the stored answer, or None when there is no
@@ -103,7 +106,9 @@ class IdempotencyStore:
         full_key = key if key is not None else AUTO_PREFIX + request_fingerprint
         # A concurrent release or takeover can make one pass lose the race; the next one sees it.
         for _ in range(3):
-            outcome = await self._try_claim(scope, full_key, request_fingerprint, auto=key is None)
+            outcome = await self._try_claim(
+                scope, full_key, request_fingerprint, call_sid, auto=key is None
+            )
             if outcome is not None:
                 return outcome
         raise ApiError(
@@ -113,7 +118,7 @@ class IdempotencyStore:
         )
 
     async def _try_claim(
-        self, scope: str, key: str, request_fingerprint: str, *, auto: bool
+        self, scope: str, key: str, request_fingerprint: str, call_sid: str, *, auto: bool
     ) -> Claim | Replay | None:
         now = utcnow()
         async with self._sessions() as session, session.begin():
@@ -122,6 +127,7 @@ class IdempotencyStore:
                 scope=scope,
                 key=key,
                 fingerprint=request_fingerprint,
+                call_sid=call_sid,
                 now=now,
                 expires_at=now + (self.policy.dedupe_window if auto else self.policy.ttl),
             )
@@ -135,7 +141,9 @@ class IdempotencyStore:
             if row is None:
                 return None
             if row.status == COMPLETED and row.expires_at <= now:
-                return await self._take_over(session, row, request_fingerprint, now, auto=auto)
+                return await self._take_over(
+                    session, row, request_fingerprint, call_sid, now, auto=auto
+                )
             if row.fingerprint != request_fingerprint:
                 raise ApiError(
                     422,
@@ -160,6 +168,7 @@ class IdempotencyStore:
         session: AsyncSession,
         row: IdempotencyKey,
         request_fingerprint: str,
+        call_sid: str,
         now: datetime,
         *,
         auto: bool,
@@ -171,7 +180,7 @@ class IdempotencyStore:
             .values(
                 fingerprint=request_fingerprint,
                 status=IN_PROGRESS,
-                call_sid=None,
+                call_sid=call_sid,
                 response_status=None,
                 response_body=None,
                 created_at=now,
@@ -179,15 +188,6 @@ class IdempotencyStore:
             )
         )
         return Claim(row.id, row.key) if _rowcount(result) == 1 else None
-
-    async def attach_call(self, claim: Claim, call_sid: str) -> None:
-        """Remember which attempt the key started, so a 409 can point at it."""
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.id == claim.row_id)
-                .values(call_sid=call_sid)
-            )
 
     async def complete(self, claim: Claim, *, status_code: int, body: Mapping[str, Any]) -> None:
         """Store the answer; later requests with the key get it replayed."""
@@ -267,6 +267,7 @@ async def _insert_if_absent(
     scope: str,
     key: str,
     fingerprint: str,
+    call_sid: str,
     now: datetime,
     expires_at: datetime,
 ) -> int | None:
@@ -279,6 +280,7 @@ async def _insert_if_absent(
             key=key,
             fingerprint=fingerprint,
             status=IN_PROGRESS,
+            call_sid=call_sid,
             created_at=now,
             expires_at=expires_at,
         )

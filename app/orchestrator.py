@@ -64,6 +64,20 @@ class CallVariables:
     dispatcher_name: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Job:
+    """One request on its way through the orchestrator."""
+
+    request: BatchCallRequest
+    driver: DriverData
+    phone: str
+    provider: VoiceCallProvider
+    caller: str
+    idempotency_key: str | None
+    variables: CallVariables
+    call_sid: str
+
+
 def new_call_sid() -> str:
     """Our correlation id for one attempt: unique, opaque, safe in URLs and logs."""
     return f"vc_{uuid.uuid4().hex}"
@@ -114,13 +128,24 @@ class ViolationCallService:
         """
         self._log_incoming(request, provider)
         driver = first_driver(request)
-        phone = self._vet_phone(driver.phoneNumber)
+        variables = variables or CallVariables()
+        job = _Job(
+            request=request,
+            driver=driver,
+            phone=self._vet_phone(driver.phoneNumber),
+            provider=provider,
+            caller=caller,
+            idempotency_key=idempotency_key,
+            variables=variables,
+            call_sid=variables.call_sid or new_call_sid(),
+        )
         claim = await self.idempotency.claim(
             scope=caller,
             key=idempotency_key,
             request_fingerprint=fingerprint(
                 request.model_dump(mode="json"), target=provider.provider_id
             ),
+            call_sid=job.call_sid,
         )
         if isinstance(claim, Replay):
             logger.info(
@@ -128,9 +153,7 @@ class ViolationCallService:
             )
             return CallOutcome(claim.status_code, claim.body, replayed=True)
         try:
-            outcome = await self._call(
-                request, driver, phone, provider, caller, idempotency_key, variables, claim
-            )
+            outcome = await self._call(job)
         except ApiError as error:
             await self._finish_claim(
                 claim, error.status_code, error.body(), keep=error.may_have_rung
@@ -146,49 +169,39 @@ class ViolationCallService:
         await self._finish_claim(claim, outcome.status_code, outcome.body, keep=True)
         return outcome
 
-    async def _call(
-        self,
-        request: BatchCallRequest,
-        driver: DriverData,
-        phone: str,
-        provider: VoiceCallProvider,
-        caller: str,
-        idempotency_key: str | None,
-        variables: CallVariables | None,
-        claim: Claim | None,
-    ) -> CallOutcome:
-        variables = variables or CallVariables()
-        trip_id = driver.violations.tripId or request.trip_id or None
-        prompt = variables.prompt or await self._build_prompt(driver, trip_id, request.trip_id)
+    async def _call(self, job: _Job) -> CallOutcome:
+        driver = job.driver
+        trip_id = driver.violations.tripId or job.request.trip_id or None
+        prompt = job.variables.prompt or await self._build_prompt(
+            driver, trip_id, job.request.trip_id
+        )
         call = CallRequest(
-            to_number=phone,
+            to_number=job.phone,
             driver_id=driver.driverId,
             driver_name=sanitize_text(driver.driverName, limit=200),
-            call_sid=variables.call_sid or new_call_sid(),
+            call_sid=job.call_sid,
             prompt=prompt,
-            transfer_to=variables.transfer_to or self.settings.dispatcher_transfer_number,
-            dispatcher_name=variables.dispatcher_name or self.settings.dispatcher_name,
+            transfer_to=job.variables.transfer_to or self.settings.dispatcher_transfer_number,
+            dispatcher_name=job.variables.dispatcher_name or self.settings.dispatcher_name,
         )
         async with self.gate.slot():
             await self.records.start(
                 NewAttempt(
                     call_sid=call.call_sid,
-                    provider=provider.provider_id,
-                    caller=caller,
+                    provider=job.provider.provider_id,
+                    caller=job.caller,
                     driver_id=driver.driverId,
                     driver_name=call.driver_name,
-                    phone_e164=phone,
+                    phone_e164=job.phone,
                     trip_id=trip_id,
                     triggers_count=len(driver.violations.violationDetails),
-                    idempotency_key=idempotency_key,
+                    idempotency_key=job.idempotency_key,
                     simulated=self.simulated,
                 ),
                 limit=self.settings.call_limit,
             )
-            if claim is not None:
-                await self.idempotency.attach_call(claim, call.call_sid)
-            placed = await self._place(provider, call)
-        return CallOutcome(200, self._response(request, driver, call, provider, placed))
+            placed = await self._place(job.provider, call)
+        return CallOutcome(200, self._response(job.request, driver, call, job.provider, placed))
 
     async def _place(self, provider: VoiceCallProvider, call: CallRequest) -> PlacedCall:
         self._log_outgoing(provider, call)
