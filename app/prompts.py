@@ -162,8 +162,25 @@ def _cap(text: str, limit: int) -> str:
     return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
 
 
+def _ascii_cleaning_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    for code in range(128):
+        char = chr(code)
+        if char.isspace():
+            table[code] = " "
+        elif char in _BRACES or unicodedata.category(char).startswith("C"):
+            table[code] = None
+    return table
+
+
+#: `_clean_chars` for pure ASCII in one `str.translate` (NFKC leaves ASCII unchanged).
+_ASCII_CLEANING = _ascii_cleaning_table()
+
+
 def _clean_chars(text: str) -> str:
     """NFKC-normalise, turn whitespace into spaces, drop other control characters and braces."""
+    if text.isascii():
+        return text.translate(_ASCII_CLEANING)
     # NFKC first: it folds look-alikes such as fullwidth braces into the ASCII ones.
     normalized = unicodedata.normalize("NFKC", text)
     kept: list[str] = []
