@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from voice_providers import PlacedCall
+from voice_providers import PlacedCall, mask_phone_number
 
 from .config import CallLimit
 from .db_models import CallAttempt
@@ -213,7 +213,7 @@ def _record(row: CallAttempt) -> CallRecord:
         caller=row.caller,
         driver_id=row.driver_id,
         driver_name=row.driver_name,
-        phone_number=row.phone_e164,
+        phone_number=mask_phone_number(row.phone_e164),
         trip_id=row.trip_id,
         status=row.status,
         error_code=row.error_code,

@@ -93,15 +93,19 @@ def create_engine(url: str) -> AsyncEngine:
     Returns:
         The engine; the caller owns it and must ``await engine.dispose()``.
     """
+    # hide_parameters: a database error's text would otherwise quote the statement's values
+    # (full phone numbers, stored answers) into logs.
     parsed = make_url(url)
     if _is_sqlite(parsed):
         ensure_sqlite_directory(url)
-        engine = _create_async_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        engine = _create_async_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     if _is_postgresql(parsed):
-        return _create_async_engine(parsed, pool_pre_ping=True)
-    return _create_async_engine(parsed)
+        return _create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    return _create_async_engine(parsed, hide_parameters=True)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -64,9 +64,13 @@ class CallVariables:
     dispatcher_name: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class _Job:
-    """One request on its way through the orchestrator."""
+    """One request on its way through the orchestrator.
+
+    `dialled` turns true just before the provider is asked to call: from then on no failure
+    may release the idempotency key, because the phone may be ringing.
+    """
 
     request: BatchCallRequest
     driver: DriverData
@@ -76,6 +80,18 @@ class _Job:
     idempotency_key: str | None
     variables: CallVariables
     call_sid: str
+    dialled: bool = False
+
+
+def _crashed(call_sid: str) -> ApiError:
+    """An unexpected failure once a call may have been placed."""
+    return ApiError(
+        500,
+        "Internal error while placing the call; it may have been placed",
+        "internal_error",
+        call_sid=call_sid,
+        may_have_rung=True,
+    )
 
 
 def new_call_sid() -> str:
@@ -160,9 +176,10 @@ class ViolationCallService:
             )
             raise
         except Exception:
-            # `_place` turns every failure after dialling into an ApiError, so anything else
-            # happened before the provider was called: nothing rang, the key may be reused.
-            await self._finish_claim(claim, 500, {}, keep=False)
+            # Before dialling nothing rang and the key may be reused; after it, keep an answer
+            # that says so, so a retry replays it instead of ringing the driver again.
+            crash = _crashed(job.call_sid)
+            await self._finish_claim(claim, crash.status_code, crash.body(), keep=job.dialled)
             raise
         # Cancelled or crashed mid-call, the key stays in flight; the reaper later settles it
         # as "outcome unknown", so nobody dials again blindly.
@@ -200,40 +217,35 @@ class ViolationCallService:
                 ),
                 limit=self.settings.call_limit,
             )
-            placed = await self._place(job.provider, call)
+            placed = await self._place(job, call)
         return CallOutcome(200, self._response(job.request, driver, call, job.provider, placed))
 
-    async def _place(self, provider: VoiceCallProvider, call: CallRequest) -> PlacedCall:
-        self._log_outgoing(provider, call)
+    async def _place(self, job: _Job, call: CallRequest) -> PlacedCall:
+        provider = job.provider
         try:
+            # Building the payload validates it (InvalidCallRequestError): nothing sent yet.
+            self._log_outgoing(provider, call)
+            job.dialled = True
             placed = await provider.place_call(request=call)
         except VoiceProviderError as e:
             error = api_error_for(e, call_sid=call.call_sid)
-            await self.records.failed(
-                call.call_sid, error_code=error.error_code, may_have_rung=error.may_have_rung
-            )
+            reason = e.reason if isinstance(e, CallRejectedError) and e.reason else None
             logger.error(
                 "❌ %s call %s failed: %s (%s)%s",
                 provider.provider_id,
                 call.call_sid,
                 e.message,
                 e.code,
-                f" reason={e.reason}" if isinstance(e, CallRejectedError) and e.reason else "",
+                f" reason={reason}" if reason else "",
             )
+            await self._record_failure(call.call_sid, error)
             raise error from e
         except Exception as e:
             # A bug after the request may have gone out: treat the outcome as unknown.
-            await self.records.failed(
-                call.call_sid, error_code="internal_error", may_have_rung=True
-            )
             logger.exception("❌ %s call %s crashed", provider.provider_id, call.call_sid)
-            raise ApiError(
-                500,
-                "Internal error while placing the call",
-                "internal_error",
-                call_sid=call.call_sid,
-                may_have_rung=True,
-            ) from e
+            error = _crashed(call.call_sid)
+            await self._record_failure(call.call_sid, error)
+            raise error from e
         try:
             await self.records.placed(call.call_sid, placed)
         except Exception:
@@ -249,6 +261,15 @@ class ViolationCallService:
             SEPARATOR,
         )
         return placed
+
+    async def _record_failure(self, call_sid: str, error: ApiError) -> None:
+        try:
+            await self.records.failed(
+                call_sid, error_code=error.error_code, may_have_rung=error.may_have_rung
+            )
+        except Exception:
+            # The caller must still get the provider's error (and its may-have-rung verdict).
+            logger.exception("❌ call %s failed and its record was not updated", call_sid)
 
     async def _build_prompt(
         self, driver: DriverData, trip_id: str | None, fallback: str | None

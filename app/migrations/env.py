@@ -102,7 +102,9 @@ async def run_async_migrations() -> None:
     url = _database_url()
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS} if _is_sqlite(url) else {}
     # NullPool: the engine lives for one migration run and must leave no connection behind.
-    connectable = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
+    connectable = create_async_engine(
+        url, poolclass=pool.NullPool, connect_args=connect_args, hide_parameters=True
+    )
     if _is_sqlite(url):
         _make_sqlite_transactional(connectable)
     try:

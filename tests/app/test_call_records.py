@@ -74,7 +74,8 @@ async def test_success_moves_pending_to_placed_with_provider_ids(database_url: s
     assert record.caller == "dispatch"
     assert record.driver_id == "DRV-10482"
     assert record.driver_name == "Marcus Bell"
-    assert record.phone_number == PHONE_E164
+    # Records are masked like the logs: only the last four digits are shown.
+    assert record.phone_number == "+*******" + PHONE_E164[-4:]
     assert record.trip_id == "TRP-1"
     assert record.triggers_count == 2
 

@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from app.logging_setup import SEPARATOR, configure_logging
+from app.orchestrator import CallVariables
+from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import (
     API_KEY,
     ELEVENLABS,
@@ -293,3 +295,38 @@ def test_debug_level_keeps_the_database_driver_quiet() -> None:
         root.setLevel(saved_level)
         for logger, level in zip(own, saved_own, strict=True):
             logger.setLevel(level)
+
+
+async def test_database_errors_do_not_quote_phone_numbers(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing insert is logged without the statement's values, so no full number leaks."""
+    caplog.set_level(logging.DEBUG)
+    async with serve(make_settings(database_url, dedupe_window_seconds=0)) as service:
+        first = BatchCallRequest.model_validate(call_body())
+        second = BatchCallRequest.model_validate(call_body(timestamp="2026-11-20T15:00:00Z"))
+        fixed = CallVariables(call_sid="vc_duplicate_0001")
+        calls = service.services.calls
+        await calls.handle(request=first, provider=service.vapi, caller="a", variables=fixed)
+        with pytest.raises(Exception, match=r"IntegrityError|UNIQUE|unique") as raised:
+            await calls.handle(request=second, provider=service.vapi, caller="a", variables=fixed)
+        logging.getLogger("violation_calls.errors").error("boom", exc_info=raised.value)
+    texts = [*exposed_texts(caplog.records), str(raised.value)]
+    assert any("vc_duplicate_0001" in text or "INSERT" in text for text in texts)
+    for text in texts:
+        for secret in FULL_NUMBER_FORMS:
+            assert secret not in text, f"{secret!r} leaked: {text[:300]}"
+
+
+async def test_call_record_answers_mask_the_number(database_url: str) -> None:
+    """The call record endpoints show only the last four digits of the driver's number."""
+    async with serve(make_settings(database_url)) as service:
+        placed = await service.call()
+        call_sid = placed.json()["call_sid"]
+        one = await service.client.get(f"/driver_data/calls/{call_sid}")
+        listing = await service.client.get("/driver_data/calls", params={"driver_id": "DRV-10482"})
+    assert one.status_code == 200 and listing.status_code == 200
+    assert one.json()["phone_number"].endswith(PHONE_E164[-4:])
+    for text in (one.text, listing.text):
+        for secret in FULL_NUMBER_FORMS:
+            assert secret not in text

@@ -22,7 +22,7 @@ from tests.app.service_fixtures import (
     make_settings,
     serve,
 )
-from voice_providers import InvalidCallRequestError, PlacedCall
+from voice_providers import CallOutcomeUnknownError, InvalidCallRequestError, PlacedCall
 
 
 async def test_named_entry_point_calls_elevenlabs_with_overrides(database_url: str) -> None:
@@ -93,6 +93,52 @@ async def test_lost_bookkeeping_does_not_fail_a_placed_call(
         record = await service.record(response.json()["call_sid"])
     assert response.status_code == 200, response.text
     assert record.status == PENDING
+
+
+async def test_lost_bookkeeping_after_an_ambiguous_failure_still_blocks_a_redial(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If recording an outcome-unknown failure fails, the caller still gets 504 and a retry
+    with the same key replays it instead of ringing the driver again."""
+    vapi = FakeVapi(fake_exception=CallOutcomeUnknownError("VAPI did not confirm the call"))
+    async with serve(make_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
+
+        async def broken(call_sid: str, *, error_code: str, may_have_rung: bool) -> None:
+            raise RuntimeError("database went away")
+
+        monkeypatch.setattr(service.records, "failed", broken)
+        first = await service.call(idempotency_key="order-7")
+        monkeypatch.undo()
+        retried = await service.call(idempotency_key="order-7")
+        attempts = len(vapi.history)
+    assert first.status_code == 504, first.text
+    assert first.json()["error_code"] == "provider_outcome_unknown"
+    assert first.json()["call_sid"].startswith("vc_")
+    assert retried.status_code == 504
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    assert attempts == 1
+
+
+async def test_crash_after_dialling_keeps_the_key(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error once the provider was asked keeps the key: the retry does not redial."""
+    async with serve(make_settings(database_url), raise_app_exceptions=False) as service:
+        calls = service.services.calls
+
+        def broken_response(*args: object, **kwargs: object) -> dict[str, object]:
+            raise RuntimeError("response model drifted")
+
+        monkeypatch.setattr(calls, "_response", broken_response)
+        crashed = await service.call(idempotency_key="order-8")
+        monkeypatch.undo()
+        retried = await service.call(idempotency_key="order-8")
+        attempts = len(service.vapi.history)
+    assert crashed.status_code == 500
+    assert retried.status_code == 500
+    assert retried.json()["error_code"] == "internal_error"
+    assert retried.headers.get("Idempotent-Replayed") == "true"
+    assert attempts == 1
 
 
 async def test_crash_before_dialling_releases_the_key(

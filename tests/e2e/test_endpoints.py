@@ -111,7 +111,7 @@ async def test_call_reaches_the_provider_with_the_trip_prompt(
     record = await get_record(client, app.url, answer["call_sid"])
     assert record["status"] == "placed"
     assert record["provider"] == target
-    assert record["phone_number"] == DRIVER_E164
+    assert record["phone_number"] == "+*******" + DRIVER_E164[-4:]
     assert record["trip_id"] == TRIP_ID
     assert record["triggers_count"] == 3
     assert record["conversation_id"] == answer["conversation_id"]
