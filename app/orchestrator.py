@@ -7,6 +7,7 @@ dependency layer resolved.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ from .schemas import BatchCallRequest, CallResponse, DriverData, DriverSummary
 from .trips import TripData, get_trip_data_for_violations
 
 logger = logging.getLogger("violation_calls.orchestrator")
+
+E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 #: The provider id `/driver_data/call-elevenlabs` always uses.
 ELEVENLABS = "elevenlabs"
@@ -80,6 +83,7 @@ class _Job:
     idempotency_key: str | None
     variables: CallVariables
     call_sid: str
+    transfer_to: str
     dialled: bool = False
 
 
@@ -145,6 +149,7 @@ class ViolationCallService:
         self._log_incoming(request, provider)
         driver = first_driver(request)
         variables = variables or CallVariables()
+        transfer_to = self._transfer_number(variables)
         job = _Job(
             request=request,
             driver=driver,
@@ -154,6 +159,7 @@ class ViolationCallService:
             idempotency_key=idempotency_key,
             variables=variables,
             call_sid=variables.call_sid or new_call_sid(),
+            transfer_to=transfer_to,
         )
         claim = await self.idempotency.claim(
             scope=caller,
@@ -198,7 +204,7 @@ class ViolationCallService:
             driver_name=sanitize_text(driver.driverName, limit=200),
             call_sid=job.call_sid,
             prompt=prompt,
-            transfer_to=job.variables.transfer_to or self.settings.dispatcher_transfer_number,
+            transfer_to=job.transfer_to,
             dispatcher_name=job.variables.dispatcher_name or self.settings.dispatcher_name,
         )
         async with self.gate.slot():
@@ -286,6 +292,24 @@ class ViolationCallService:
             driver.customRules,
             templates=templates,
         )
+
+    def _transfer_number(self, variables: CallVariables) -> str:
+        """The number the agent transfers to; refuse before dialling when it is unusable.
+
+        ElevenLabs accepts a call with an empty variable and fails only once the driver
+        answers, so a missing transfer number must stop the call here.
+        """
+        number = variables.transfer_to or self.settings.dispatcher_transfer_number
+        if not number:
+            raise ApiError(
+                503,
+                "DISPATCHER_TRANSFER_NUMBER is not set, so the agent could not transfer the "
+                "driver; set it and restart",
+                "transfer_number_not_configured",
+            )
+        if not E164.fullmatch(number):
+            raise ApiError(422, "The transfer number must be in E.164", "invalid_call_request")
+        return number
 
     def _vet_phone(self, raw: str) -> str:
         try:

@@ -36,7 +36,7 @@ class CallRequest(BaseModel):
     driver_name: str
     call_sid: str
     prompt: str
-    transfer_to: str
+    transfer_to: str = Field(pattern=r"^\+[1-9]\d{6,14}$")
     dispatcher_name: str
     extra_variables: Mapping[str, Scalar] = Field(default_factory=dict)
 

@@ -189,3 +189,31 @@ def test_call_sids_are_unique_and_url_safe() -> None:
     sids = {new_call_sid() for _ in range(200)}
     assert len(sids) == 200
     assert all(s.startswith("vc_") and s.replace("_", "").isalnum() for s in sids)
+
+
+async def test_missing_transfer_number_refuses_before_dialling(database_url: str) -> None:
+    """Without DISPATCHER_TRANSFER_NUMBER a call answers 503 and nobody is rung."""
+    settings = make_settings(database_url, dispatcher_transfer_number="")
+    async with serve(settings) as service:
+        response = await service.call()
+        rung = len(service.vapi.history)
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "transfer_number_not_configured"
+    assert "DISPATCHER_TRANSFER_NUMBER" in response.json()["detail"]
+    assert rung == 0
+
+
+async def test_malformed_transfer_override_is_refused(database_url: str) -> None:
+    """A transfer number override that is not E.164 is refused before anything is sent."""
+    request = BatchCallRequest.model_validate(call_body())
+    async with serve(make_settings(database_url)) as service:
+        with pytest.raises(ApiError) as raised:
+            await make_drivers_violation_batch_call_elevenlabs(
+                request,
+                service=service.services.calls,
+                registry=service.services.registry,
+                transfer_to="dispatch desk",
+            )
+        rung = len(service.elevenlabs.history)
+    assert raised.value.status_code == 422
+    assert rung == 0
