@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -18,6 +18,7 @@ from .deps import (
 from .errors import ApiError
 from .orchestrator import CallOutcome
 from .schemas import (
+    ONE_LINE,
     BatchCallRequest,
     CallRecord,
     CallRecordList,
@@ -81,7 +82,11 @@ async def call_driver_elevenlabs(
 
 
 @router.get("/calls/{call_sid}", response_model=CallRecord, responses=RECORD_ERRORS)
-async def get_call(call_sid: str, _: CallerDep, services: ServicesDep) -> CallRecord:
+async def get_call(
+    call_sid: Annotated[str, Path(max_length=64, pattern=ONE_LINE)],
+    _: CallerDep,
+    services: ServicesDep,
+) -> CallRecord:
     """What we did for one call attempt, by our call_sid."""
     record = await services.records.get(call_sid)
     if record is None:
@@ -93,7 +98,7 @@ async def get_call(call_sid: str, _: CallerDep, services: ServicesDep) -> CallRe
 async def list_calls(
     _: CallerDep,
     services: ServicesDep,
-    driver_id: Annotated[str | None, Query(max_length=64)] = None,
+    driver_id: Annotated[str | None, Query(max_length=64, pattern=ONE_LINE)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CallRecordList:
     """Recent call attempts, newest first, optionally for one driver."""

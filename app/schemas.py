@@ -7,9 +7,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: Text fields are capped so a request cannot bloat a prompt, a log line or a row.
-ShortText = Annotated[str, StringConstraints(max_length=200)]
-IdText = Annotated[str, StringConstraints(max_length=64)]
-LongText = Annotated[str, StringConstraints(max_length=2000)]
+#: No control characters in one-line fields; no NUL anywhere (PostgreSQL text cannot hold it).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+NO_NUL = r"^[^\x00]*$"
+ShortText = Annotated[str, StringConstraints(max_length=200, pattern=ONE_LINE)]
+IdText = Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE)]
+LongText = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
 
 MAX_VIOLATIONS = 50
 MAX_DRIVERS = 50
@@ -42,7 +45,7 @@ class DriverData(BaseModel):
 
     driverId: IdText  # noqa: N815 - front-end field name
     driverName: ShortText  # noqa: N815 - front-end field name
-    phoneNumber: Annotated[str, StringConstraints(max_length=40)]  # noqa: N815 - front-end name
+    phoneNumber: Annotated[str, StringConstraints(max_length=40, pattern=ONE_LINE)]  # noqa: N815
     violations: Violations
     customRules: LongText | None = None  # noqa: N815 - front-end field name
 
@@ -53,7 +56,7 @@ class BatchCallRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     callType: ShortText  # noqa: N815 - front-end field name
-    timestamp: Annotated[str, StringConstraints(max_length=64)]
+    timestamp: Annotated[str, StringConstraints(max_length=64, pattern=ONE_LINE)]
     drivers: list[DriverData] = Field(max_length=MAX_DRIVERS)
     trip_id: IdText | None = None
 

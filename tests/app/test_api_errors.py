@@ -512,3 +512,34 @@ async def test_chunked_body_over_the_cap_is_413(database_url: str) -> None:
         )
         assert service.vapi.history == []
     assert_safe_error(response, status=413, error_code="body_too_large", call_sid=False)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"driverId": "DRV\x00-1"}, id="nul-in-driver-id"),
+        pytest.param({"driverName": "Marcus\nBell"}, id="newline-in-name"),
+        pytest.param({"customRules": "Call\x00back"}, id="nul-in-rules"),
+    ],
+)
+async def test_control_characters_are_a_422_not_a_database_error(
+    database_url: str, changes: dict[str, str]
+) -> None:
+    """NUL (which PostgreSQL text cannot store) and line breaks in one-line fields are 422."""
+    body = call_body()
+    body["drivers"][0].update(changes)
+    async with serve(make_settings(database_url)) as service:
+        response = await service.client.post("/driver_data/call", json=body)
+        rung = len(service.vapi.history)
+    assert response.status_code == 422, response.text
+    assert response.json()["error_code"] == "invalid_request"
+    assert rung == 0
+
+
+async def test_nul_in_record_lookups_is_a_422(database_url: str) -> None:
+    """A NUL in a call_sid or driver_id lookup is refused as invalid, not a 500."""
+    async with serve(make_settings(database_url)) as service:
+        one = await service.client.get("/driver_data/calls/vc%00x")
+        listing = await service.client.get("/driver_data/calls", params={"driver_id": "D\x00"})
+    assert one.status_code == 422, one.text
+    assert listing.status_code == 422, listing.text

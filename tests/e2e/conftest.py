@@ -11,6 +11,7 @@ import asyncio
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -75,9 +76,9 @@ def sqlite_url(e2e_sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """The URL of a fresh, migrated PostgreSQL database for this test, dropped afterwards."""
+@contextmanager
+def _fresh_postgres() -> Iterator[str]:
+    """Create and migrate a throw-away PostgreSQL database; skip when the server is absent."""
     try:
         asyncio.run(_admin("SELECT 1"))
     except (OSError, TimeoutError, DBAPIError) as e:
@@ -90,6 +91,35 @@ def pg_url() -> Iterator[str]:
         yield url
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database for this test, dropped afterwards."""
+    with _fresh_postgres() as url:
+        yield url
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ],
+)
+def module_database_url(
+    request: pytest.FixtureRequest,
+    e2e_sqlite_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """A migrated database shared by one module's tests: a SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("module-sqlite") / "db.sqlite3"
+        shutil.copyfile(e2e_sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    with _fresh_postgres() as url:
+        yield url
 
 
 @pytest.fixture(

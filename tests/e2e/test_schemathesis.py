@@ -7,11 +7,9 @@ dedupe window 0) so random valid requests reach the fakes instead of being refus
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -74,12 +72,14 @@ class LiveStack:
 
 @pytest.fixture(scope="module")
 def live_stack(
-    e2e_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
-    """Fakes and the service on loopback for this module, throttles off, the example trip loaded."""
+    """Fakes and the service on loopback, throttles off, the example trip loaded.
+
+    Runs once per database backend: PostgreSQL refuses some input SQLite stores (NUL).
+    """
     folder = tmp_path_factory.mktemp("schemathesis")
-    shutil.copyfile(e2e_sqlite_template, folder / "db.sqlite3")
-    database_url = f"sqlite+aiosqlite:///{folder / 'db.sqlite3'}"
+    database_url = module_database_url
     loop = BackgroundLoop()
     fakes: dict[str, FakeServer] = {}
     app: LiveApp | None = None
