@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from ._errors import (
 
 #: Statuses meaning "the provider refused before acting": retryable.
 RETRYABLE_STATUSES = frozenset({429, 503})
+
+_LONG_DIGITS = re.compile(r"\d{7,}")
 
 #: A call-creation answer is a few hundred bytes; anything this large is not a real answer.
 MAX_RESPONSE_BYTES = 1 << 20
@@ -202,9 +205,13 @@ def error_for_status(
 
 
 def short_reason(value: object, *, limit: int = 200) -> str | None:
-    """A one-line, bounded rendering of a provider's error detail, for logs only."""
+    """A one-line, bounded rendering of a provider's error detail, for logs only.
+
+    Runs of seven or more digits keep only their last four: providers (and Twilio behind
+    them) quote the dialled number in their errors.
+    """
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = " ".join(text.split())
-    return text[:limit]
+    text = _LONG_DIGITS.sub(lambda m: "*" * (len(m.group()) - 4) + m.group()[-4:], text)
+    return " ".join(text.split())[:limit]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,5 +99,8 @@ def validate_dynamic_variables(variables: Mapping[str, Any]) -> dict[str, Scalar
             raise InvalidCallRequestError(
                 f"Dynamic variable {name!r} must be a string, number or bool"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            # json would send NaN/Infinity, which is not JSON; httpx refuses it mid-call.
+            raise InvalidCallRequestError(f"Dynamic variable {name!r} must be a finite number")
         checked[name] = value
     return checked

@@ -74,9 +74,11 @@ class FakeElevenLabsApi(FakeProviderApi):
 
     def refuse(self, body: Any) -> tuple[int, dict[str, Any]]:
         """ElevenLabs reports some refusals as 200 with ``success: false``."""
+        number = body.get("to_number", "") if isinstance(body, dict) else ""
         return 200, {
             "success": False,
-            "message": "Twilio could not place the call",
+            # Like Twilio's own errors, the refusal quotes the number it could not call.
+            "message": f"Twilio could not place the call to {number}",
             "conversation_id": None,
             "callSid": None,
         }

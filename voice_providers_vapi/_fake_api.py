@@ -71,7 +71,9 @@ class FakeVAPIApi(FakeProviderApi):
 
     def refuse(self, body: Any) -> tuple[int, dict[str, Any]]:
         """VAPI refuses an otherwise valid call with a 400 (e.g. a number it cannot dial)."""
-        return 400, self.error_body(400, "Couldn't create call: number not dialable")
+        customer = body.get("customer", {}) if isinstance(body, dict) else {}
+        number = customer.get("number", "") if isinstance(customer, dict) else ""
+        return 400, self.error_body(400, f"Couldn't create call: {number} is not dialable")
 
     def error_body(self, status: int, message: str) -> Any:
         """VAPI errors: ``{message, error, statusCode}``."""

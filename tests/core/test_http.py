@@ -333,3 +333,12 @@ async def test_post_json_malformed_url_is_a_core_error() -> None:
                 provider_id="fake",
                 display_name="Fake",
             )
+
+
+def test_short_reason_masks_long_digit_runs() -> None:
+    """A provider error quoting the dialled number keeps only its last four digits."""
+    reason = short_reason("Twilio could not call +13125550147: busy")
+    assert reason is not None
+    assert "3125550147" not in reason
+    assert reason.endswith("0147: busy")
+    assert short_reason("error 422 in field 7") == "error 422 in field 7"

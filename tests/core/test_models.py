@@ -118,3 +118,10 @@ def test_call_request_requires_every_field() -> None:
             transfer_to="+13125550100",
             dispatcher_name="Dana",
         )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused(value: float) -> None:
+    """NaN and infinities are not JSON, so they are refused before anything is sent."""
+    with pytest.raises(InvalidCallRequestError):
+        validate_dynamic_variables({"fuel_percent": value})

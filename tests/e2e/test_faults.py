@@ -258,9 +258,12 @@ async def test_server_errors_after_delivery_are_never_retried(
 
 
 async def test_provider_refusal_is_reported_rejected(
-    flagged: tuple[LiveApp, FakeServer], client: httpx.AsyncClient
+    flagged: tuple[LiveApp, FakeServer],
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The provider's own refusal (ElevenLabs `success:false`, VAPI 400) is a 502, not retried."""
+    caplog.set_level("INFO")
     app, fake = flagged
     injected = [Fault(kind=FaultKind.REJECT)]
     await _inject(client, fake, *injected)
@@ -273,6 +276,10 @@ async def test_provider_refusal_is_reported_rejected(
     assert response.json()["detail"] == f"{fake.display_name} rejected the call request"
     assert fake.call_count == 1
     assert calls_that_could_have_rung(fake, injected) == 0
+    # The fake's refusal quotes the full number; the logged reason keeps the last four digits.
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "reason=" in logged
+    assert "3125550147" not in logged
 
 
 async def test_enormous_provider_answer_is_unknown_and_the_app_stays_healthy(
