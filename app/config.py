@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 import voice_providers as defaults
 from voice_providers import RetryPolicy, default_timeout
 
+#: Longest a request may wait on database locks (SQLite's busy timeout).
+DATABASE_WAIT_SECONDS = 30.0
+
 _CALLER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
@@ -100,14 +103,29 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _pending_outlives_a_call(self) -> Settings:
-        # A sweep must never mark "unknown" a call that is still legitimately in flight.
-        longest_call = self.retry_timeout + self.provider_timeout_seconds
-        if self.pending_timeout_seconds < longest_call:
+        # A sweep must never mark "unknown" a call that is still legitimately in flight: the
+        # claim can wait for the database, a queue slot, every retry (with the longest
+        # Retry-After) and a final slow answer before the provider replies.
+        longest = self.longest_call_seconds
+        if self.pending_timeout_seconds < longest:
             raise ValueError(
-                f"PENDING_TIMEOUT_SECONDS must be at least RETRY_TIMEOUT + "
-                f"PROVIDER_TIMEOUT_SECONDS ({longest_call:g})"
+                f"PENDING_TIMEOUT_SECONDS must be at least {longest:g}: the longest a call can "
+                "legitimately take with the retry, timeout and queue settings"
             )
         return self
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """Upper bound of one request's time from idempotency claim to provider answer."""
+        return (
+            DATABASE_WAIT_SECONDS
+            + self.call_queue_timeout_seconds
+            + self.retry_timeout
+            + self.retry_after_cap
+            + self.provider_connect_timeout_seconds
+            + self.provider_pool_timeout_seconds
+            + self.provider_timeout_seconds
+        )
 
     @property
     def call_limit(self) -> CallLimit:

@@ -200,11 +200,11 @@ async def test_list_calls_refuses_a_bad_limit(database_url: str) -> None:
 
 async def test_startup_sweep_marks_stale_pending_attempts_abandoned(database_url: str) -> None:
     """A `pending` attempt older than PENDING_TIMEOUT_SECONDS becomes `unknown`/`abandoned`."""
-    settings = make_settings(database_url, pending_timeout_seconds=60)
+    settings = make_settings(database_url, pending_timeout_seconds=120)
     async with serve(settings) as service:
         await service.records.start(_attempt("vc_stale"), limit=NO_LIMIT)
         await service.records.start(_attempt("vc_fresh"), limit=NO_LIMIT)
-        await age_call_attempts(service.sessions, by=timedelta(seconds=61), call_sid="vc_stale")
+        await age_call_attempts(service.sessions, by=timedelta(seconds=121), call_sid="vc_stale")
     # The next start-up sweeps (as a restarted instance would).
     async with serve(settings) as service:
         stale = await service.record("vc_stale")

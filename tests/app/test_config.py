@@ -269,3 +269,12 @@ def test_database_password_is_not_in_repr() -> None:
     settings = _settings(database_url="postgresql+asyncpg://vc:hunter2-db-secret@db:5432/vc")
     assert "hunter2-db-secret" not in repr(settings)
     assert "hunter2-db-secret" not in str(settings)
+
+
+def test_pending_timeout_must_outlive_the_longest_legitimate_call() -> None:
+    """PENDING_TIMEOUT_SECONDS shorter than retries plus timeouts plus queueing is refused."""
+    longest = _settings().longest_call_seconds
+    assert longest >= 30 + 10 + 30  # retry timeout, Retry-After cap, read timeout at least
+    with pytest.raises(ValueError, match="PENDING_TIMEOUT_SECONDS"):
+        _settings(pending_timeout_seconds=int(longest) - 1)
+    assert _settings(pending_timeout_seconds=int(longest) + 1).pending_timeout_seconds > longest

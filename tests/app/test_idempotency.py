@@ -194,11 +194,11 @@ async def test_stale_in_progress_key_replays_outcome_unknown(database_url: str) 
     # The first request stays held inside the provider, as if its process had died mid-call.
     release, entered = asyncio.Event(), asyncio.Event()
     vapi = FakeVapi(before_call=hold_until(release, entered=entered))
-    settings = make_settings(database_url, pending_timeout_seconds=60)
+    settings = make_settings(database_url, pending_timeout_seconds=120)
     async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
         first = asyncio.create_task(service.call(idempotency_key="order-11"))
         await asyncio.wait_for(entered.wait(), timeout=30)
-        await age_idempotency_keys(service.sessions, by=timedelta(seconds=61))
+        await age_idempotency_keys(service.sessions, by=timedelta(seconds=121))
         [pending] = await service.records.recent(driver_id=None, limit=5)
         second = await service.call(idempotency_key="order-11")
         settled = await service.record(pending.call_sid)
@@ -217,11 +217,11 @@ async def test_restarted_instance_settles_abandoned_keys(database_url: str) -> N
     """An instance starting on the same database settles a stale key so retries replay 504."""
     release, entered = asyncio.Event(), asyncio.Event()
     held = FakeVapi(before_call=hold_until(release, entered=entered))
-    settings = make_settings(database_url, pending_timeout_seconds=60)
+    settings = make_settings(database_url, pending_timeout_seconds=120)
     async with serve(settings, providers=[held, FakeElevenLabs()]) as old:
         first = asyncio.create_task(old.call(idempotency_key="order-12"))
         await asyncio.wait_for(entered.wait(), timeout=30)
-        await age_idempotency_keys(old.sessions, by=timedelta(seconds=61))
+        await age_idempotency_keys(old.sessions, by=timedelta(seconds=121))
         fresh = FakeVapi()
         async with serve(settings, providers=[fresh, FakeElevenLabs()]) as new:
             [attempt] = await new.records.recent(driver_id=None, limit=5)

@@ -164,13 +164,13 @@ async def test_crash_before_dialling_releases_the_key(
 
 
 async def test_driver_name_is_sanitised_before_it_reaches_the_provider(database_url: str) -> None:
-    """Control characters and template braces in the driver's name never reach the agent."""
-    body = call_body(driver_name="Marcus\x00 {{system__prompt}} Bell\n")
+    """Invisible format characters and template braces in the name never reach the agent."""
+    body = call_body(driver_name="Marcus\u200b {{system__prompt}} Bell\u2028")
     async with serve(make_settings(database_url)) as service:
         response = await service.call(body)
         [sent] = service.vapi.history
     assert response.status_code == 200, response.text
-    assert "\x00" not in sent.driver_name
+    assert "\u200b" not in sent.driver_name and "\u2028" not in sent.driver_name
     assert "{" not in sent.driver_name and "{" not in sent.prompt
     assert "Marcus" in sent.driver_name
 
