@@ -9,11 +9,18 @@ from __future__ import annotations
 from ._client import (
     DISPLAY_NAME,
     OUTBOUND_CALL_PATH,
+    PLACEHOLDER_AGENT_ID,
+    PLACEHOLDER_AGENT_PHONE_NUMBER_ID,
     PROVIDER_ID,
     ElevenLabsClient,
     OutboundCallResult,
 )
-from ._fake_api import FAKE_API_KEY, FakeElevenLabsApi
+from ._fake_api import (
+    FAKE_AGENT_ID,
+    FAKE_AGENT_PHONE_NUMBER_ID,
+    FAKE_API_KEY,
+    FakeElevenLabsApi,
+)
 from ._plugin import register_voice_providers
 from ._provider import ElevenLabsProvider
 from ._settings import DEFAULT_BASE_URL, ElevenLabsSettings
@@ -21,8 +28,12 @@ from ._settings import DEFAULT_BASE_URL, ElevenLabsSettings
 __all__ = [
     "DEFAULT_BASE_URL",
     "DISPLAY_NAME",
+    "FAKE_AGENT_ID",
+    "FAKE_AGENT_PHONE_NUMBER_ID",
     "FAKE_API_KEY",
     "OUTBOUND_CALL_PATH",
+    "PLACEHOLDER_AGENT_ID",
+    "PLACEHOLDER_AGENT_PHONE_NUMBER_ID",
     "PROVIDER_ID",
     "ElevenLabsClient",
     "ElevenLabsProvider",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -22,11 +21,11 @@ from voice_providers import (
 
 from ._settings import DEFAULT_BASE_URL
 
-logger = logging.getLogger("voice_providers.elevenlabs")
-
 PROVIDER_ID = "elevenlabs"
 DISPLAY_NAME = "ElevenLabs"
 OUTBOUND_CALL_PATH = "/twilio/outbound-call"
+PLACEHOLDER_AGENT_ID = "agent_violation_calls_placeholder"
+PLACEHOLDER_AGENT_PHONE_NUMBER_ID = "phnum_violation_calls_placeholder"
 
 
 class OutboundCallResult(BaseModel):
@@ -53,8 +52,10 @@ class ElevenLabsClient:
         agent_phone_number_id: Overrides the class default.
     """
 
-    agent_id: ClassVar[str] = "agent_violation_calls_dispatcher"
-    agent_phone_number_id: ClassVar[str] = "phnum_violation_calls_outbound"
+    # The specification keeps these on the class. The shipped values are placeholders: the
+    # provider counts as configured only once a deployment replaces them (here or in settings).
+    agent_id: ClassVar[str] = PLACEHOLDER_AGENT_ID
+    agent_phone_number_id: ClassVar[str] = PLACEHOLDER_AGENT_PHONE_NUMBER_ID
 
     def __init__(
         self,
@@ -72,9 +73,18 @@ class ElevenLabsClient:
         self._retry_policy = retry_policy or RetryPolicy()
         # Instance attributes shadow the class defaults only when a deployment sets them.
         if agent_id:
-            self.agent_id = agent_id  # type: ignore[misc]
+            self.agent_id = agent_id  # type: ignore[misc]  # instance override of a ClassVar, on purpose
         if agent_phone_number_id:
-            self.agent_phone_number_id = agent_phone_number_id  # type: ignore[misc]
+            self.agent_phone_number_id = agent_phone_number_id  # type: ignore[misc]  # same
+
+    def missing_settings(self) -> list[str]:
+        """Settings still at their placeholder, by environment variable name."""
+        missing = []
+        if self.agent_id == PLACEHOLDER_AGENT_ID:
+            missing.append("ELEVENLABS_AGENT_ID")
+        if self.agent_phone_number_id == PLACEHOLDER_AGENT_PHONE_NUMBER_ID:
+            missing.append("ELEVENLABS_AGENT_PHONE_NUMBER_ID")
+        return missing
 
     def __repr__(self) -> str:
         return f"ElevenLabsClient(base_url={self.base_url!r}, agent_id={self.agent_id!r})"

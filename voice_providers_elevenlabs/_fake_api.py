@@ -14,6 +14,8 @@ _OPTIONAL = frozenset(
     {"conversation_initiation_client_data", "telephony_call_config", "call_recording_enabled"}
 )
 FAKE_API_KEY = "fake-elevenlabs-key"
+FAKE_AGENT_ID = "agent_fake_0001"
+FAKE_AGENT_PHONE_NUMBER_ID = "phnum_fake_0001"
 
 
 class FakeElevenLabsApi(FakeProviderApi):
@@ -91,7 +93,12 @@ class FakeElevenLabsApi(FakeProviderApi):
 
     def provider_settings(self, root_url: str) -> dict[str, Any]:
         """Point ElevenLabs at this fake served at `root_url`."""
-        return {"api_key": self.api_key, "base_url": f"{root_url.rstrip('/')}/v1/convai"}
+        return {
+            "api_key": self.api_key,
+            "base_url": f"{root_url.rstrip('/')}/v1/convai",
+            "agent_id": FAKE_AGENT_ID,
+            "agent_phone_number_id": FAKE_AGENT_PHONE_NUMBER_ID,
+        }
 
 
 _STATUS_WORDS = {

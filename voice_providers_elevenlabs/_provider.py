@@ -38,7 +38,8 @@ class ElevenLabsProvider:
         """Build from settings (environment, `.env`, then the context's overrides).
 
         Raises:
-            ProviderNotConfiguredError: ``ELEVENLABS_API_KEY`` is not set.
+            ProviderNotConfiguredError: ``ELEVENLABS_API_KEY`` is not set, or the agent ids
+                are still the shipped placeholders.
         """
         settings = ElevenLabsSettings(**context.overrides_for(PROVIDER_ID))
         if settings.api_key is None or not settings.api_key.get_secret_value():
@@ -54,6 +55,11 @@ class ElevenLabsProvider:
             agent_id=settings.agent_id,
             agent_phone_number_id=settings.agent_phone_number_id,
         )
+        missing = client.missing_settings()
+        if missing:
+            raise ProviderNotConfiguredError(
+                f"ElevenLabs is not configured: set {', '.join(missing)}", provider_id=PROVIDER_ID
+            )
         return cls(client=client, simulated=context.simulated)
 
     def describe_payload(self, *, request: CallRequest) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +19,6 @@ from voice_providers import (
 )
 
 from ._settings import DEFAULT_BASE_URL
-
-logger = logging.getLogger("voice_providers.vapi")
 
 PROVIDER_ID = "vapi"
 DISPLAY_NAME = "VAPI"

@@ -20,7 +20,13 @@ from voice_providers import (
     FaultKind,
     ProviderContext,
 )
-from voice_providers_elevenlabs import FAKE_API_KEY, ElevenLabsProvider, FakeElevenLabsApi
+from voice_providers_elevenlabs import (
+    FAKE_AGENT_ID,
+    FAKE_AGENT_PHONE_NUMBER_ID,
+    FAKE_API_KEY,
+    ElevenLabsProvider,
+    FakeElevenLabsApi,
+)
 
 pytestmark = pytest.mark.provider("elevenlabs")
 
@@ -79,10 +85,15 @@ async def test_ids_are_distinct_per_call(provider: ElevenLabsProvider) -> None:
 
 
 async def test_settings_point_at_the_fake(fake: FakeElevenLabsApi) -> None:
-    """`provider_settings` gives the fake's key and a base URL ending in `/v1/convai`."""
+    """`provider_settings` gives the fake's key, agent ids and a base URL ending in `/v1/convai`."""
     settings = fake.provider_settings("http://127.0.0.1:9999/")
 
-    assert settings == {"api_key": FAKE_API_KEY, "base_url": "http://127.0.0.1:9999/v1/convai"}
+    assert settings == {
+        "api_key": FAKE_API_KEY,
+        "base_url": "http://127.0.0.1:9999/v1/convai",
+        "agent_id": FAKE_AGENT_ID,
+        "agent_phone_number_id": FAKE_AGENT_PHONE_NUMBER_ID,
+    }
 
 
 @pytest.mark.parametrize(

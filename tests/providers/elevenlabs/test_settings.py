@@ -87,8 +87,10 @@ def test_registry_records_the_missing_key(context: ProviderContext) -> None:
 def test_key_from_environment_configures(
     monkeypatch: pytest.MonkeyPatch, context: ProviderContext
 ) -> None:
-    """With the key in the environment the provider builds with the default base URL."""
+    """With the key and agent ids in the environment the provider builds (default base URL)."""
     monkeypatch.setenv("ELEVENLABS_API_KEY", "test-key-123")
+    monkeypatch.setenv("ELEVENLABS_AGENT_ID", "agent_test_0001")
+    monkeypatch.setenv("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_test_0001")
 
     provider = ElevenLabsProvider.from_context(context)
 
@@ -140,6 +142,7 @@ async def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -
             "api_key": "test-key-123",
             "base_url": "http://fake/v1/convai",
             "agent_id": "agent_from_override",
+            "agent_phone_number_id": "phnum_from_override",
         }
     }
     async with httpx.AsyncClient() as client:
@@ -205,3 +208,17 @@ async def test_payload_uses_the_instance_agent() -> None:
 
     assert payload["agent_id"] == "agent_custom"
     assert payload["agent_phone_number_id"] == "phnum_custom"
+
+
+def test_placeholder_agent_ids_leave_the_provider_unconfigured(
+    monkeypatch: pytest.MonkeyPatch, context: ProviderContext
+) -> None:
+    """With only the key set, the shipped placeholder agent ids make ElevenLabs "not configured"."""
+    monkeypatch.setenv("ELEVENLABS_API_KEY", "test-key-123")
+
+    with pytest.raises(ProviderNotConfiguredError) as raised:
+        ElevenLabsProvider.from_context(context)
+
+    assert "ELEVENLABS_AGENT_ID" in raised.value.message
+    assert "ELEVENLABS_AGENT_PHONE_NUMBER_ID" in raised.value.message
+    assert "test-key-123" not in raised.value.message
