@@ -28,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the service with simulated providers on loopback")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--database-url",
+        default=None,
+        help="demo database (default var/demo.sqlite3, never DATABASE_URL)",
+    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -52,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import run_demo
 
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_demo(host=args.host, port=args.port))
+            asyncio.run(run_demo(host=args.host, port=args.port, database_url=args.database_url))
         return 0
     url = Settings().database_url or DEFAULT_DATABASE_URL
     if args.command == "db":

@@ -76,17 +76,22 @@ def curl_command(port: int, api_key: str | None, *, path: str) -> str:
     )
 
 
-async def run_demo(*, host: str, port: int, settings: Settings | None = None) -> None:
+async def run_demo(
+    *, host: str, port: int, settings: Settings | None = None, database_url: str | None = None
+) -> None:
     """Run the demo until interrupted.
 
     Args:
         host: Loopback address to serve on.
         port: Port for the service.
-        settings: Defaults to the environment with the demo database and transfer number.
+        settings: Defaults to the environment with the demo transfer number.
+        database_url: The demo's own database; default ``var/demo.sqlite3``.
     """
     base = settings or Settings()
     configure_logging(base.log_level)
-    updates: dict[str, Any] = {"database_url": base.database_url or DEMO_DATABASE_URL}
+    # Never the configured DATABASE_URL: demo trips and simulated calls must not land in a
+    # real database just because `.env` points at one.
+    updates: dict[str, Any] = {"database_url": database_url or DEMO_DATABASE_URL}
     if not base.dispatcher_transfer_number:
         updates["dispatcher_transfer_number"] = DEMO_TRANSFER_NUMBER
     overrides, fakes = await start_fakes()
@@ -99,7 +104,7 @@ async def run_demo(*, host: str, port: int, settings: Settings | None = None) ->
             updates["voice_provider"],
         )
     config = base.model_copy(update=updates)
-    trips = await load_demo_data(config.database_url or DEMO_DATABASE_URL)
+    trips = await load_demo_data(updates["database_url"])
     app = create_app(settings=config, provider_settings=overrides, simulated=True)
     service = await start_server(app, port=port, host=host, log_level="info")
     keys = config.api_clients()

@@ -153,7 +153,7 @@ class IdempotencyStore:
             if row.status == COMPLETED:
                 return Replay(row.response_status or 200, json.loads(row.response_body or "{}"))
             if row.created_at + self.policy.stale_after <= now:
-                return await _settle_abandoned(session, row)
+                return await _settle_abandoned(session, row, self.policy.ttl)
             raise ApiError(
                 409,
                 "An identical request is still being processed"
@@ -237,7 +237,7 @@ class IdempotencyStore:
             for row_id in claimed:
                 row = await session.get(IdempotencyKey, row_id)
                 if row is not None:
-                    await _settle_abandoned(session, row)
+                    await _settle_abandoned(session, row, self.policy.ttl)
         return len(claimed)
 
     async def purge_expired(self) -> int:
@@ -251,9 +251,12 @@ class IdempotencyStore:
         return _rowcount(result)
 
 
-async def _settle_abandoned(session: AsyncSession, row: IdempotencyKey) -> Replay:
+async def _settle_abandoned(session: AsyncSession, row: IdempotencyKey, ttl: timedelta) -> Replay:
     error = abandoned_error(row.call_sid)
     row.status = COMPLETED
+    # The phone may have rung: remember that for the full key lifetime, also for keys derived
+    # from the body, whose short dedupe window would otherwise let the same request redial.
+    row.expires_at = utcnow() + ttl
     row.response_status = error.status_code
     row.response_body = json.dumps(error.body())
     if row.call_sid:

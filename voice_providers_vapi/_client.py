@@ -32,6 +32,8 @@ class VAPICall(BaseModel):
 
     id: str
     status: str | None = None
+    #: The telephony provider's call id (Twilio's CallSid) once VAPI knows it.
+    phoneCallProviderId: str | None = None  # noqa: N815 - the provider's field name, verbatim
 
 
 class VAPIClient:

@@ -72,7 +72,7 @@ class VAPIProvider:
         return PlacedCall(
             provider_id=PROVIDER_ID,
             conversation_id=call.id,
-            call_sid=None,
+            call_sid=call.phoneCallProviderId,
             status=call.status,
             simulated=self.simulated,
         )

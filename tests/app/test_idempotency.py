@@ -403,3 +403,28 @@ def test_fingerprint_changes_when_a_field_is_added(
     else:
         changed[key] = value
     assert fingerprint(changed, target=VAPI) != fingerprint(body, target=VAPI)
+
+
+async def test_abandoned_call_without_a_key_keeps_blocking_identical_requests(
+    database_url: str,
+) -> None:
+    """Once a key-less call is settled as abandoned, identical requests replay 504, never redial."""
+    release, entered = asyncio.Event(), asyncio.Event()
+    vapi = FakeVapi(before_call=hold_until(release, entered=entered))
+    settings = make_settings(database_url, pending_timeout_seconds=120, dedupe_window_seconds=120)
+    async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
+        first = asyncio.create_task(service.call())
+        await asyncio.wait_for(entered.wait(), timeout=30)
+        # Older than both the dedupe window and the pending timeout: the process "died".
+        await age_idempotency_keys(service.sessions, by=timedelta(seconds=121))
+        settled = await service.call()
+        # A redial would be held by the fake: the timeout turns that into a failure, not a hang.
+        again = await asyncio.wait_for(service.call(), timeout=10)
+        release.set()
+        await first
+        dialled = vapi.entered
+    assert settled.status_code == 504
+    assert settled.json()["error_code"] == "call_outcome_unknown"
+    assert again.status_code == 504
+    assert again.headers[REPLAYED] == "true"
+    assert dialled == 1

@@ -82,14 +82,22 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}",
+        # A configured DATABASE_URL must be ignored by the demo (see the test below).
+        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'production.sqlite3'}",
         "VOICE_PROVIDER": default_flag(),
         "PYTHONUNBUFFERED": "1",
     }
     log = folder / "demo.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-            [str(CONSOLE_SCRIPT), "demo", "--port", str(port)],
+            [
+                str(CONSOLE_SCRIPT),
+                "demo",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}",
+            ],
             cwd=folder,
             env=env,
             stdout=sink,
@@ -142,3 +150,10 @@ def test_flag_endpoint_places_a_simulated_call(demo: Demo) -> None:
     health = httpx.get(f"{demo.url}/health", timeout=5.0).json()
     assert health["simulated"] is True
     assert all(p["configured"] for p in health["providers"])
+
+
+def test_demo_never_writes_to_the_configured_database(demo: Demo) -> None:
+    """The demo keeps its trips and simulated calls out of the database DATABASE_URL names."""
+    folder = demo.log.parent
+    assert (folder / "demo.sqlite3").exists()
+    assert not (folder / "production.sqlite3").exists()

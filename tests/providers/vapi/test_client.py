@@ -499,3 +499,16 @@ def test_build_payload_refuses_non_scalar_variables(http_client: httpx.AsyncClie
             variable_values=variables,
             metadata={},
         )
+
+
+@vapi_respx
+async def test_call_sid_comes_from_phone_call_provider_id(
+    http_client: httpx.AsyncClient, respx_mock: respx.MockRouter
+) -> None:
+    """When VAPI already reports the telephony call id, it is returned as the callSid."""
+    _route(respx_mock).respond(201, json={**CREATED, "phoneCallProviderId": "CA0123456789"})
+
+    placed = await _provider(http_client).place_call(request=make_call_request())
+
+    assert placed.call_sid == "CA0123456789"
+    assert placed.conversation_id == CREATED["id"]
