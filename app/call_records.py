@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from voice_providers import PlacedCall, mask_phone_number
 
 from .config import CallLimit
+from .database import is_postgresql
 from .db_models import CallAttempt
 from .errors import ApiError
 from .limits import cooldown_error
@@ -172,7 +173,7 @@ def _new_row(attempt: NewAttempt, now: datetime) -> CallAttempt:
 async def _lock_number(session: AsyncSession, phone_e164: str) -> None:
     # PostgreSQL: one transaction per number at a time, across processes. SQLite needs no lock:
     # its single writer is serialised by the insert that follows.
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:number))"), {"number": phone_e164}
         )

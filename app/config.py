@@ -77,8 +77,13 @@ class Settings(BaseSettings):
     provider_connect_timeout_seconds: float = Field(default=defaults.CONNECT_TIMEOUT, gt=0)
     provider_pool_timeout_seconds: float = Field(default=defaults.POOL_TIMEOUT, gt=0)
 
-    log_level: str = "INFO"
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_full_phone_numbers: bool = False
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("voice_provider")
     @classmethod

@@ -13,6 +13,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -26,11 +30,14 @@ __all__ = [
     "create_engine",
     "create_session_factory",
     "ensure_sqlite_directory",
+    "insert_on_conflict",
+    "is_postgresql",
+    "is_sqlite_url",
     "make_alembic_config",
     "upgrade_database",
 ]
 
-logger = logging.getLogger("app.database")
+logger = logging.getLogger("violation_calls.database")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -39,6 +46,26 @@ DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'violation_
 # Several workers (or the CLI next to the server) share one SQLite file; waiting for a lock
 # beats failing a call with "database is locked".
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    """Whether the session talks to PostgreSQL (else SQLite, the only other supported store)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_on_conflict(session: AsyncSession, entity: Any) -> SQLiteInsert | PostgresInsert:
+    """An ``INSERT`` that supports ``ON CONFLICT`` on the session's database.
+
+    Args:
+        session: Decides the dialect.
+        entity: The mapped class or table to insert into.
+    """
+    return postgresql_insert(entity) if is_postgresql(session) else sqlite_insert(entity)
+
+
+def is_sqlite_url(url: str) -> bool:
+    """Whether a database URL names SQLite."""
+    return _is_sqlite(make_url(url))
 
 
 def _is_sqlite(url: URL) -> bool:

@@ -7,7 +7,6 @@ Alembic owns the schema (``app/migrations``); these classes must stay in step wi
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -32,10 +31,8 @@ __all__ = [
     "NAMING_CONVENTION",
     "Base",
     "CallAttempt",
-    "CallStatus",
     "DriverPrompt",
     "IdempotencyKey",
-    "IdempotencyStatus",
     "Trip",
     "UTCDateTime",
 ]
@@ -81,22 +78,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-class CallStatus(StrEnum):
-    """Values of ``call_attempts.status``."""
-
-    PENDING = "pending"
-    PLACED = "placed"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-
-class IdempotencyStatus(StrEnum):
-    """Values of ``idempotency_keys.status``."""
-
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
 
 
 class Base(DeclarativeBase):

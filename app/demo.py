@@ -95,32 +95,33 @@ async def run_demo(
     if not base.dispatcher_transfer_number:
         updates["dispatcher_transfer_number"] = DEMO_TRANSFER_NUMBER
     overrides, fakes = await start_fakes()
-    if base.voice_provider not in overrides and overrides:
-        # The demo must run on whatever is installed (e.g. after VAPI's package was deleted).
-        updates["voice_provider"] = sorted(overrides)[0]
-        logger.warning(
-            "VOICE_PROVIDER=%s is not installed; the demo uses %s",
-            base.voice_provider,
-            updates["voice_provider"],
-        )
-    config = base.model_copy(update=updates)
-    trips = await load_demo_data(updates["database_url"])
-    app = create_app(settings=config, provider_settings=overrides, simulated=True)
-    service = await start_server(app, port=port, host=host, log_level="info")
+    try:
+        if base.voice_provider not in overrides and overrides:
+            # The demo must run on whatever is installed (e.g. after VAPI's package was deleted).
+            updates["voice_provider"] = sorted(overrides)[0]
+            logger.warning(
+                "VOICE_PROVIDER=%s is not installed; the demo uses %s",
+                base.voice_provider,
+                updates["voice_provider"],
+            )
+        config = base.model_copy(update=updates)
+        trips = await load_demo_data(updates["database_url"])
+        app = create_app(settings=config, provider_settings=overrides, simulated=True)
+        service = await start_server(app, port=port, host=host, log_level="info")
+        _announce(config, host, service.port, trips, example_path(overrides))
+        await service.task
+    finally:
+        # Also on a failed start-up: the fakes' sockets must not outlive the demo.
+        for fake in fakes:
+            await fake.stop()
+
+
+def _announce(config: Settings, host: str, port: int, trips: int, path: str) -> None:
     keys = config.api_clients()
-    example = curl_command(
-        service.port,
-        keys[0].key.get_secret_value() if keys else None,
-        path=example_path(overrides),
-    )
+    example = curl_command(port, keys[0].key.get_secret_value() if keys else None, path=path)
     print(  # noqa: T201 - the demo talks to the person who started it
         f"\nviolation-calls demo: {trips} demo trips loaded, providers simulated on loopback.\n"
-        f"Service: http://{host}:{service.port}  (docs at /docs, health at /health)\n"
+        f"Service: http://{host}:{port}  (docs at /docs, health at /health)\n"
         f"Try it:\n  {example}\n",
         flush=True,
     )
-    try:
-        await service.task
-    finally:
-        for fake in fakes:
-            await fake.stop()

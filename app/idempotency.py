@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .call_records import abandoned_error, mark_abandoned
+from .database import insert_on_conflict
 from .db_models import IdempotencyKey
 from .errors import ApiError
 from .timeutil import utcnow
@@ -274,10 +274,8 @@ async def _insert_if_absent(
     now: datetime,
     expires_at: datetime,
 ) -> int | None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(IdempotencyKey)
+        insert_on_conflict(session, IdempotencyKey)
         .values(
             scope=scope,
             key=key,

@@ -26,7 +26,13 @@ from .body_limit import STATE_KEY as BODY_LIMIT_KEY
 from .body_limit import BodySizeLimitMiddleware
 from .call_records import CallRecords
 from .config import Settings, StartupError
-from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
+from .database import (
+    DEFAULT_DATABASE_URL,
+    create_engine,
+    create_session_factory,
+    is_sqlite_url,
+    upgrade_database,
+)
 from .deps import Services
 from .errors import install_error_handlers
 from .idempotency import IdempotencyPolicy, IdempotencyStore
@@ -63,11 +69,16 @@ def create_app(
         configure_logging(config.log_level)
         _refuse_unsafe_production(config)
         url = config.database_url or DEFAULT_DATABASE_URL
-        if url.startswith("sqlite"):
+        if is_sqlite_url(url):
             # The embedded default must work on a fresh clone with no setup step.
             await asyncio.to_thread(upgrade_database, url)
-        engine = create_engine(url)
-        async with httpx.AsyncClient(timeout=config.http_timeout) as http_client:
+        # Unwound in reverse on shutdown or on a failed start-up, so nothing leaks either way.
+        async with contextlib.AsyncExitStack() as stack:
+            engine = create_engine(url)
+            stack.push_async_callback(engine.dispose)
+            http_client = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=config.http_timeout)
+            )
             registry = build_registry(
                 plugin_manager or get_plugin_manager(),
                 context=ProviderContext(
@@ -77,27 +88,19 @@ def create_app(
                     simulated=simulated,
                 ),
             )
-            try:
-                _check_flag(config, registry)
-                services = _services(config, http_client, registry, engine, simulated)
-                await _sweep(services)
-                sweeper = asyncio.create_task(_sweep_forever(services))
-                logger.info(
-                    "violation-calls ready: VOICE_PROVIDER=%s, installed=%s, configured=%s%s",
-                    config.voice_provider,
-                    registry.installed,
-                    sorted(registry.providers),
-                    " (simulated providers)" if simulated else "",
-                )
-                try:
-                    yield {"services": services, BODY_LIMIT_KEY: config.max_body_bytes}
-                finally:
-                    sweeper.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sweeper
-            finally:
-                await registry.aclose()
-                await engine.dispose()
+            stack.push_async_callback(registry.aclose)
+            _check_flag(config, registry)
+            services = _services(config, http_client, registry, engine, simulated)
+            await _sweep(services)
+            stack.push_async_callback(_cancel, asyncio.create_task(_sweep_forever(services)))
+            logger.info(
+                "violation-calls ready: VOICE_PROVIDER=%s, installed=%s, configured=%s%s",
+                config.voice_provider,
+                registry.installed,
+                sorted(registry.providers),
+                " (simulated providers)" if simulated else "",
+            )
+            yield {"services": services, BODY_LIMIT_KEY: config.max_body_bytes}
 
     app = FastAPI(
         title="Violation calls",
@@ -177,6 +180,12 @@ async def _sweep(services: Services) -> None:
         logger.warning("marked %d abandoned call attempt(s) as outcome unknown", settled + reaped)
     if purged:
         logger.info("purged %d expired idempotency key(s)", purged)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _sweep_forever(services: Services) -> None:

@@ -46,7 +46,7 @@ __all__ = [
     "sanitize_text",
 ]
 
-logger = logging.getLogger("app.prompts")
+logger = logging.getLogger("violation_calls.prompts")
 
 MAX_PROMPT_CHARS: Final = 12_000
 MAX_DESCRIPTION_CHARS: Final = 500

@@ -15,11 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Self
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.database import insert_on_conflict
 from app.db_models import Trip
 from app.timeutil import utcnow
 
@@ -31,7 +30,7 @@ __all__ = [
     "import_trips_csv",
 ]
 
-logger = logging.getLogger("app.trips")
+logger = logging.getLogger("violation_calls.trips")
 
 TRIP_CSV_COLUMNS: Final = (
     "trip_id",
@@ -327,25 +326,17 @@ def _numbered_records(handle: Any) -> Iterator[tuple[int, list[str]]]:
 
 
 async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    dialect = (await session.connection()).dialect.name
     updated = [column for column in TRIP_CSV_COLUMNS if column != "trip_id"] + ["updated_at"]
     for start in range(0, len(rows), _INSERT_CHUNK_ROWS):
-        chunk = rows[start : start + _INSERT_CHUNK_ROWS]
-        if dialect in ("sqlite", "postgresql"):
-            upsert = sqlite_insert(Trip) if dialect == "sqlite" else postgresql_insert(Trip)
-            statement = upsert.values(chunk)
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[Trip.trip_id],
-                    set_={column: statement.excluded[column] for column in updated},
-                )
+        statement = insert_on_conflict(session, Trip).values(
+            rows[start : start + _INSERT_CHUNK_ROWS]
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[Trip.trip_id],
+                set_={column: statement.excluded[column] for column in updated},
             )
-        else:
-            # Any other database: delete + insert in the same transaction is an upsert too.
-            await session.execute(
-                delete(Trip).where(Trip.trip_id.in_([row["trip_id"] for row in chunk]))
-            )
-            await session.execute(insert(Trip).values(chunk))
+        )
 
 
 async def import_trips_csv(session_factory: async_sessionmaker[AsyncSession], path: Path) -> int:

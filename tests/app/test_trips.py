@@ -145,7 +145,7 @@ async def test_lookup_uses_another_drivers_trip_with_a_warning(
 ) -> None:
     """A trip named by id is used even if it belongs to someone else, and that is logged."""
     await _add(session_factory, _trip("TRP-X", "DRV-2"), _trip("TRP-MINE", "DRV-1"))
-    with caplog.at_level(logging.WARNING, logger="app.trips"):
+    with caplog.at_level(logging.WARNING, logger="violation_calls.trips"):
         trip = await _lookup(session_factory, trip_id="TRP-X", driver_id="DRV-1")
     assert (trip.trip_id, trip.driver_id) == ("TRP-X", "DRV-2")
     assert any("TRP-X" in record.getMessage() for record in caplog.records)

@@ -1,21 +1,16 @@
-"""Fixtures shared by every provider's tests; they depend on the core only."""
+"""Fixtures shared by every provider's tests; they depend on the core only.
+
+stamina's test mode (three attempts, no sleeping) comes from the suite-wide `tests/conftest.py`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import stamina
 
 from voice_providers import default_timeout
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _stamina_test_mode() -> Iterator[None]:
-    """No backoff sleeps and exactly three attempts, restored when the session ends."""
-    with stamina.set_testing(True, attempts=3):
-        yield
 
 
 @pytest.fixture
