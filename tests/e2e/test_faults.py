@@ -83,7 +83,11 @@ async def flagged(
 
 
 async def test_connection_refused_is_retried_then_reported_unreachable(
-    provider_id: str, apps: AppFactory, fakes: dict[str, FakeServer], client: httpx.AsyncClient
+    provider_id: str,
+    apps: AppFactory,
+    fakes: dict[str, FakeServer],
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A provider port nobody listens on answers 504 `provider_unreachable`; nothing rang."""
     fake = fakes[provider_id]
@@ -104,10 +108,17 @@ async def test_connection_refused_is_retried_then_reported_unreachable(
     )
     assert response.json()["detail"] == f"Unable to reach {fake.display_name} API"
     assert fake.call_count == 0
+    # Nothing reached a provider, so every attempt was made: the retries are logged by number.
+    retries = [r.getMessage() for r in caplog.records if "🔁 retrying" in r.getMessage()]
+    assert [m.split("attempt ")[1][:1] for m in retries] == ["2", "3"]
 
 
 async def test_connect_timeout_is_retried_then_reported_unreachable(
-    provider_id: str, apps: AppFactory, fakes: dict[str, FakeServer], client: httpx.AsyncClient
+    provider_id: str,
+    apps: AppFactory,
+    fakes: dict[str, FakeServer],
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A provider whose handshake never completes answers 504 `provider_unreachable`."""
     fake = fakes[provider_id]
@@ -129,6 +140,9 @@ async def test_connect_timeout_is_retried_then_reported_unreachable(
         record_status="failed",
     )
     assert fake.call_count == 0
+    # Nothing reached a provider, so every attempt was made: the retries are logged by number.
+    retries = [r.getMessage() for r in caplog.records if "🔁 retrying" in r.getMessage()]
+    assert [m.split("attempt ")[1][:1] for m in retries] == ["2", "3"]
 
 
 async def test_read_timeout_after_delivery_is_never_retried(
