@@ -10,7 +10,7 @@ from typing import TypeVar
 import stamina
 
 from . import _constants as defaults
-from ._errors import CallNotDeliveredError
+from ._errors import CallNotDeliveredError, VoiceProviderError
 
 T = TypeVar("T")
 
@@ -42,11 +42,16 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.attempts must be at least 1")
 
     def backoff_hook(self, exc: Exception) -> bool | float:
-        """stamina's `on=`: retry only undelivered calls, waiting what the provider asked for."""
-        if not isinstance(exc, CallNotDeliveredError):
+        """stamina's `on=`: retry only errors that say the provider cannot have acted.
+
+        The error's own `retry_safe` decides, so the taxonomy is the single source of truth;
+        a provider-requested wait (``Retry-After``) is honoured up to `retry_after_cap`.
+        """
+        if not (isinstance(exc, VoiceProviderError) and exc.retry_safe):
             return False
-        if exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.retry_after_cap)
+        retry_after = exc.retry_after if isinstance(exc, CallNotDeliveredError) else None
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
         return True
 
 
