@@ -28,7 +28,14 @@ from app.main import create_app
 from app.prompts import PromptTemplates, generate_enhanced_conversational_prompt
 from app.schemas import ViolationDetail
 from app.trips import TripData
-from voice_providers import CallRequest, collect_plugins, get_plugin_manager, vet_phone_number
+from voice_providers import (
+    CallRequest,
+    ProviderContext,
+    ProviderPlugin,
+    collect_plugins,
+    get_plugin_manager,
+    vet_phone_number,
+)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -115,7 +122,7 @@ async def bench_provider(
             transfer_to="+13125550100",
             dispatcher_name="Dispatch",
         )
-        payload = _payload_for(provider_id, fake, fake_server.url, sample)
+        payload = _payload_for(plugin, client, fake.provider_settings(fake_server.url), sample)
         headers = _headers_for(provider_id, fake)
         call_url = fake_server.url + fake.call_path
         await client.post(call_url, json=payload, headers=headers)  # warm-up
@@ -139,16 +146,15 @@ async def bench_provider(
     }
 
 
-def _payload_for(provider_id: str, fake: Any, url: str, sample: CallRequest) -> dict[str, Any]:
+def _payload_for(
+    plugin: ProviderPlugin,
+    client: httpx.AsyncClient,
+    settings: dict[str, Any],
+    sample: CallRequest,
+) -> dict[str, Any]:
     """The provider's own payload for `sample`, built by the real provider against the fake."""
-    from voice_providers import ProviderContext
-
-    context = ProviderContext(
-        http_client=httpx.AsyncClient(),
-        settings_overrides={provider_id: fake.provider_settings(url)},
-    )
-    provider = collect_plugins(get_plugin_manager())[provider_id].create(context)
-    return dict(provider.describe_payload(request=sample))
+    context = ProviderContext(http_client=client, settings_overrides={plugin.provider_id: settings})
+    return dict(plugin.create(context).describe_payload(request=sample))
 
 
 def _headers_for(provider_id: str, fake: Any) -> dict[str, str]:
