@@ -1,4 +1,4 @@
-"""ORM models: live trip data, prompt templates, call attempts and idempotency keys.
+"""ORM models: live trip data, prompt templates and call attempts (with their idempotency keys).
 
 Alembic owns the schema (``app/migrations``); these classes must stay in step with it, which
 ``tests/app/test_migrations.py`` checks.
@@ -32,7 +32,6 @@ __all__ = [
     "Base",
     "CallAttempt",
     "DriverPrompt",
-    "IdempotencyKey",
     "Trip",
     "UTCDateTime",
 ]
@@ -122,10 +121,17 @@ class DriverPrompt(Base):
 
 
 class CallAttempt(Base):
-    """One attempt to phone a driver, recorded before the provider is asked to dial."""
+    """One attempt to phone a driver, recorded before the provider is asked to dial.
+
+    While the attempt holds its idempotency key (`idempotency_key`, unique per caller; NULL once
+    released or taken over) a request with that key replays `response_status`/`response_body`.
+    """
 
     __tablename__ = "call_attempts"
-    __table_args__ = (Index("ix_call_attempts_phone_created", "phone_e164", "created_at"),)
+    __table_args__ = (
+        Index("ix_call_attempts_phone_created", "phone_e164", "created_at"),
+        UniqueConstraint("caller", "idempotency_key", name="uq_call_attempts_caller_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -141,24 +147,10 @@ class CallAttempt(Base):
     provider_call_sid: Mapped[str | None] = mapped_column(String(128))
     triggers_count: Mapped[int] = mapped_column(Integer)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-
-
-class IdempotencyKey(Base):
-    """A client's ``Idempotency-Key`` and the response it got, kept until ``expires_at``."""
-
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    scope: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    call_sid: Mapped[str | None] = mapped_column(String(64))
-    response_status: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voice_providers import ProviderRegistry, VoiceCallProvider
 
-from .call_records import CallRecords
+from .attempts import Attempts
 from .config import ApiClient, Settings
 from .errors import ApiError
 from .orchestrator import ELEVENLABS, ViolationCallService
@@ -29,7 +29,7 @@ class Services:
     registry: ProviderRegistry
     engine: AsyncEngine
     calls: ViolationCallService
-    records: CallRecords
+    attempts: Attempts
     api_clients: tuple[ApiClient, ...]
     simulated: bool
 

@@ -22,9 +22,9 @@ from voice_providers import (
     get_plugin_manager,
 )
 
+from .attempts import AttemptPolicy, Attempts
 from .body_limit import STATE_KEY as BODY_LIMIT_KEY
 from .body_limit import BodySizeLimitMiddleware
-from .call_records import CallRecords
 from .config import Settings, StartupError
 from .database import (
     DEFAULT_DATABASE_URL,
@@ -35,7 +35,6 @@ from .database import (
 )
 from .deps import Services
 from .errors import install_error_handlers
-from .idempotency import IdempotencyPolicy, IdempotencyStore
 from .limits import CallGate
 from .logging_setup import configure_logging
 from .orchestrator import ViolationCallService
@@ -43,7 +42,7 @@ from .routes import health_router, router
 
 logger = logging.getLogger("violation_calls")
 
-#: How often abandoned attempts and expired keys are swept.
+#: How often abandoned attempts are swept.
 SWEEP_INTERVAL_SECONDS = 60.0
 
 
@@ -138,20 +137,19 @@ def _services(
     simulated: bool,
 ) -> Services:
     sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
-    records = CallRecords(session_factory=sessions)
-    idempotency = IdempotencyStore(
+    attempts = Attempts(
         session_factory=sessions,
-        policy=IdempotencyPolicy(
+        policy=AttemptPolicy(
             ttl=timedelta(hours=config.idempotency_ttl_hours),
             dedupe_window=timedelta(seconds=config.dedupe_window_seconds),
             stale_after=timedelta(seconds=config.pending_timeout_seconds),
+            limit=config.call_limit,
         ),
     )
     calls = ViolationCallService(
         settings=config,
         session_factory=sessions,
-        records=records,
-        idempotency=idempotency,
+        attempts=attempts,
         gate=CallGate(
             limit=config.max_concurrent_calls, queue_timeout=config.call_queue_timeout_seconds
         ),
@@ -163,23 +161,16 @@ def _services(
         registry=registry,
         engine=engine,
         calls=calls,
-        records=records,
+        attempts=attempts,
         api_clients=tuple(config.api_clients()),
         simulated=simulated,
     )
 
 
 async def _sweep(services: Services) -> None:
-    """Settle attempts whose process died mid-call, then drop expired keys."""
-    settled = await services.calls.idempotency.settle_abandoned()
-    reaped = await services.records.reap_stale(
-        older_than=timedelta(seconds=services.settings.pending_timeout_seconds)
-    )
-    purged = await services.calls.idempotency.purge_expired()
-    if settled or reaped:
-        logger.warning("marked %d abandoned call attempt(s) as outcome unknown", settled + reaped)
-    if purged:
-        logger.info("purged %d expired idempotency key(s)", purged)
+    """Settle attempts whose process died mid-call."""
+    if settled := await services.attempts.sweep():
+        logger.warning("marked %d abandoned call attempt(s) as outcome unknown", settled)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -26,10 +26,9 @@ from voice_providers import (
     vet_phone_number,
 )
 
-from .call_records import CallRecords, NewAttempt
+from .attempts import Attempts, NewAttempt, fingerprint
 from .config import Settings
 from .errors import ApiError, api_error_for, phone_error
-from .idempotency import Claim, IdempotencyStore, Replay, fingerprint
 from .limits import CallGate
 from .logging_setup import SEPARATOR, as_json, redact
 from .prompts import generate_enhanced_conversational_prompt, load_prompt_templates, sanitize_text
@@ -98,6 +97,10 @@ def _crashed(call_sid: str) -> ApiError:
     )
 
 
+#: An unexpected failure before the provider was asked: nothing rang.
+_INTERNAL = ApiError(500, "Internal error", "internal_error")
+
+
 def new_call_sid() -> str:
     """Our correlation id for one attempt: unique, opaque, safe in URLs and logs."""
     return f"vc_{uuid.uuid4().hex}"
@@ -109,8 +112,7 @@ class ViolationCallService:
     Args:
         settings: Core settings.
         session_factory: The app's database sessions.
-        records: Call attempt records.
-        idempotency: Idempotency-key store.
+        attempts: Call attempts (records and their idempotency keys).
         gate: Concurrency cap on provider calls.
         simulated: Providers talk to loopback fakes (demo); recorded on every attempt.
     """
@@ -120,16 +122,14 @@ class ViolationCallService:
         *,
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
-        records: CallRecords,
-        idempotency: IdempotencyStore,
+        attempts: Attempts,
         gate: CallGate,
         simulated: bool = False,
     ) -> None:
         self.settings = settings
         self.simulated = simulated
         self._sessions = session_factory
-        self.records = records
-        self.idempotency = idempotency
+        self.attempts = attempts
         self.gate = gate
 
     async def handle(
@@ -161,38 +161,45 @@ class ViolationCallService:
             call_sid=variables.call_sid or new_call_sid(),
             transfer_to=transfer_to,
         )
-        claim = await self.idempotency.claim(
-            scope=caller,
-            key=idempotency_key,
-            request_fingerprint=fingerprint(
-                request.model_dump(mode="json"), target=provider.provider_id
-            ),
-            call_sid=job.call_sid,
+        replay = await self.attempts.open(
+            NewAttempt(
+                call_sid=job.call_sid,
+                provider=provider.provider_id,
+                caller=caller,
+                driver_id=driver.driverId,
+                driver_name=sanitize_text(driver.driverName, limit=200),
+                phone_e164=job.phone,
+                trip_id=driver.violations.tripId or request.trip_id or None,
+                triggers_count=len(driver.violations.violationDetails),
+                simulated=self.simulated,
+                key=idempotency_key,
+                fingerprint=fingerprint(
+                    request.model_dump(mode="json"), target=provider.provider_id
+                ),
+            )
         )
-        if isinstance(claim, Replay):
+        if replay is not None:
             logger.info(
-                "🔁 replaying the stored answer (%s) for a repeated request", claim.status_code
+                "🔁 replaying the stored answer (%s) for a repeated request", replay.status_code
             )
-            return CallOutcome(claim.status_code, claim.body, replayed=True)
+            return CallOutcome(replay.status_code, replay.body, replayed=True)
         try:
-            outcome = await self._call(job)
+            placed, outcome = await self._call(job)
         except ApiError as error:
-            await self._finish_claim(
-                claim, error.status_code, error.body(), keep=error.may_have_rung
-            )
+            await self.attempts.failed(job.call_sid, error)
             raise
         except Exception:
             # Before dialling nothing rang and the key may be reused; after it, keep an answer
             # that says so, so a retry replays it instead of ringing the driver again.
-            crash = _crashed(job.call_sid)
-            await self._finish_claim(claim, crash.status_code, crash.body(), keep=job.dialled)
+            crash = _crashed(job.call_sid) if job.dialled else _INTERNAL
+            await self.attempts.failed(job.call_sid, crash)
             raise
-        # Cancelled or crashed mid-call, the key stays in flight; the reaper later settles it
+        # Cancelled or crashed mid-call, the attempt stays pending; the sweep later settles it
         # as "outcome unknown", so nobody dials again blindly.
-        await self._finish_claim(claim, outcome.status_code, outcome.body, keep=True)
+        await self.attempts.placed(job.call_sid, placed, answer=outcome.body)
         return outcome
 
-    async def _call(self, job: _Job) -> CallOutcome:
+    async def _call(self, job: _Job) -> tuple[PlacedCall, CallOutcome]:
         driver = job.driver
         trip_id = driver.violations.tripId or job.request.trip_id or None
         prompt = job.variables.prompt or await self._build_prompt(
@@ -208,23 +215,9 @@ class ViolationCallService:
             dispatcher_name=job.variables.dispatcher_name or self.settings.dispatcher_name,
         )
         async with self.gate.slot():
-            await self.records.start(
-                NewAttempt(
-                    call_sid=call.call_sid,
-                    provider=job.provider.provider_id,
-                    caller=job.caller,
-                    driver_id=driver.driverId,
-                    driver_name=call.driver_name,
-                    phone_e164=job.phone,
-                    trip_id=trip_id,
-                    triggers_count=len(driver.violations.violationDetails),
-                    idempotency_key=job.idempotency_key,
-                    simulated=self.simulated,
-                ),
-                limit=self.settings.call_limit,
-            )
             placed = await self._place(job, call)
-        return CallOutcome(200, self._response(job.request, driver, call, job.provider, placed))
+        response = self._response(job.request, driver, call, job.provider, placed)
+        return placed, CallOutcome(200, response)
 
     async def _place(self, job: _Job, call: CallRequest) -> PlacedCall:
         provider = job.provider
@@ -244,20 +237,11 @@ class ViolationCallService:
                 e.code,
                 f" reason={reason}" if reason else "",
             )
-            await self._record_failure(call.call_sid, error)
             raise error from e
         except Exception as e:
             # A bug after the request may have gone out: treat the outcome as unknown.
             logger.exception("❌ %s call %s crashed", provider.provider_id, call.call_sid)
-            error = _crashed(call.call_sid)
-            await self._record_failure(call.call_sid, error)
-            raise error from e
-        try:
-            await self.records.placed(call.call_sid, placed)
-        except Exception:
-            # The phone is ringing; losing the bookkeeping must not turn success into an error.
-            # The record stays pending and the sweep later marks it unknown.
-            logger.exception("❌ call %s was placed but its record was not updated", call.call_sid)
+            raise _crashed(call.call_sid) from e
         logger.info(
             "✅ %s accepted call %s: conversation_id=%s callSid=%s\n%s",
             provider.provider_id,
@@ -267,15 +251,6 @@ class ViolationCallService:
             SEPARATOR,
         )
         return placed
-
-    async def _record_failure(self, call_sid: str, error: ApiError) -> None:
-        try:
-            await self.records.failed(
-                call_sid, error_code=error.error_code, may_have_rung=error.may_have_rung
-            )
-        except Exception:
-            # The caller must still get the provider's error (and its may-have-rung verdict).
-            logger.exception("❌ call %s failed and its record was not updated", call_sid)
 
     async def _build_prompt(
         self, driver: DriverData, trip_id: str | None, fallback: str | None
@@ -319,16 +294,6 @@ class ViolationCallService:
             raise phone_error(e) from e
         logger.info("📞 normalised phone number: %s", self._phone_for_log(phone))
         return phone
-
-    async def _finish_claim(
-        self, claim: Claim | Replay | None, status_code: int, body: dict[str, Any], *, keep: bool
-    ) -> None:
-        if not isinstance(claim, Claim):
-            return
-        if keep:
-            await self.idempotency.complete(claim, status_code=status_code, body=body)
-        else:
-            await self.idempotency.release(claim)
 
     def _response(
         self,

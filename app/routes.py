@@ -88,7 +88,7 @@ async def get_call(
     services: ServicesDep,
 ) -> CallRecord:
     """What we did for one call attempt, by our call_sid."""
-    record = await services.records.get(call_sid)
+    record = await services.attempts.get(call_sid)
     if record is None:
         raise ApiError(404, "No call attempt with this call_sid", "call_not_found")
     return record
@@ -102,7 +102,7 @@ async def list_calls(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CallRecordList:
     """Recent call attempts, newest first, optionally for one driver."""
-    return CallRecordList(calls=await services.records.recent(driver_id=driver_id, limit=limit))
+    return CallRecordList(calls=await services.attempts.recent(driver_id=driver_id, limit=limit))
 
 
 @health_router.get("/health", response_model=HealthResponse)

@@ -35,7 +35,7 @@ POSTGRES_USER = "postgres"
 POSTGRES_CONNECT_TIMEOUT = 2.0
 
 # Every table the migrations create except alembic_version; the prompts are re-seeded.
-_TABLES = ("trips", "driver_prompts", "call_attempts", "idempotency_keys")
+_TABLES = ("trips", "driver_prompts", "call_attempts")
 
 
 def _postgres_url(database: str) -> str:

@@ -21,10 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
-from app.call_records import CallRecords
-from app.config import Settings
+from app.attempts import AttemptPolicy, Attempts, NewAttempt
+from app.config import CallLimit, Settings
 from app.database import create_session_factory
-from app.db_models import CallAttempt, IdempotencyKey
+from app.db_models import CallAttempt
 from app.deps import Services
 from app.main import create_app
 from app.schemas import CallRecord
@@ -54,12 +54,13 @@ __all__ = [
     "RunningService",
     "ServiceFake",
     "UnconfiguredPlugin",
-    "age_call_attempts",
-    "age_idempotency_keys",
+    "age_attempts",
     "assert_safe_error",
+    "attempt_store",
     "call_body",
     "hold_until",
     "make_settings",
+    "new_attempt",
     "serve",
 ]
 
@@ -233,9 +234,9 @@ class RunningService:
         return self.services.settings
 
     @property
-    def records(self) -> CallRecords:
-        """The app's call attempt records."""
-        return self.services.records
+    def attempts(self) -> Attempts:
+        """The app's call attempts."""
+        return self.services.attempts
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -273,7 +274,7 @@ class RunningService:
 
     async def record(self, call_sid: str) -> CallRecord:
         """The stored attempt, which must exist."""
-        record = await self.records.get(call_sid)
+        record = await self.attempts.get(call_sid)
         assert record is not None, f"no call record for {call_sid}"
         return record
 
@@ -327,10 +328,10 @@ async def serve(
                 )
 
 
-async def age_call_attempts(
+async def age_attempts(
     sessions: async_sessionmaker[AsyncSession], *, by: timedelta, call_sid: str | None = None
 ) -> None:
-    """Move call attempts (all, or one) back in time, as if they were made `by` ago."""
+    """Move call attempts (all, or one) and their keys' expiry back in time, as if made `by` ago."""
     async with sessions() as session, session.begin():
         query = select(CallAttempt)
         if call_sid is not None:
@@ -338,16 +339,41 @@ async def age_call_attempts(
         for row in (await session.scalars(query)).all():
             row.created_at = row.created_at - by
             row.updated_at = row.updated_at - by
+            if row.expires_at is not None:
+                row.expires_at = row.expires_at - by
 
 
-async def age_idempotency_keys(
-    sessions: async_sessionmaker[AsyncSession], *, by: timedelta
-) -> None:
-    """Move every idempotency key back in time: creation and expiry, as if made `by` ago."""
-    async with sessions() as session, session.begin():
-        for row in (await session.scalars(select(IdempotencyKey))).all():
-            row.created_at = row.created_at - by
-            row.expires_at = row.expires_at - by
+NO_LIMIT = CallLimit(0, 0)
+
+
+def attempt_store(
+    sessions: async_sessionmaker[AsyncSession], *, limit: CallLimit = NO_LIMIT
+) -> Attempts:
+    """Call attempts on `sessions` with default lifetimes and the given per-number limit."""
+    policy = AttemptPolicy(
+        ttl=timedelta(hours=24),
+        dedupe_window=timedelta(0),
+        stale_after=timedelta(minutes=5),
+        limit=limit,
+    )
+    return Attempts(session_factory=sessions, policy=policy)
+
+
+def new_attempt(call_sid: str, *, phone: str = PHONE_E164) -> NewAttempt:
+    """An attempt without an idempotency key, to open directly on an `Attempts`."""
+    return NewAttempt(
+        call_sid=call_sid,
+        provider=VAPI,
+        caller="anonymous",
+        driver_id="DRV-1",
+        driver_name="Marcus Bell",
+        phone_e164=phone,
+        trip_id=None,
+        triggers_count=1,
+        simulated=False,
+        key=None,
+        fingerprint=call_sid,
+    )
 
 
 def assert_safe_error(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.call_records import FAILED, UNKNOWN
+from app.attempts import FAILED, UNKNOWN
 from tests.app.service_fixtures import (
     API_KEY,
     ELEVENLABS,
@@ -24,7 +24,7 @@ from tests.app.service_fixtures import (
     FakeElevenLabs,
     FakeVapi,
     UnconfiguredPlugin,
-    age_call_attempts,
+    age_attempts,
     assert_safe_error,
     call_body,
     hold_until,
@@ -60,7 +60,7 @@ async def test_no_drivers_is_400(database_url: str) -> None:
     async with serve(make_settings(database_url)) as service:
         response = await service.call(body)
         assert service.vapi.history == []
-        assert await service.records.count() == 0
+        assert await service.attempts.recent(driver_id=None, limit=9) == []
     error = assert_safe_error(response, status=400, error_code="no_driver_data", call_sid=False)
     assert error["detail"] == "No driver data provided"
 
@@ -148,7 +148,7 @@ async def test_refused_phone_number_is_422(database_url: str, phone: str, error_
     async with serve(make_settings(database_url)) as service:
         response = await service.call(call_body(phone=phone))
         assert service.vapi.history == []
-        assert await service.records.count() == 0
+        assert await service.attempts.recent(driver_id=None, limit=9) == []
     error = assert_safe_error(response, status=422, error_code=error_code, call_sid=False)
     if digits := "".join(ch for ch in phone if ch.isdigit()):
         assert digits not in error["detail"].replace(" ", "")
@@ -191,7 +191,7 @@ async def test_missing_or_wrong_api_key_is_401(database_url: str, presented: str
         response = await service.call(api_key=presented)
         listing = await service.client.get("/driver_data/calls")
         assert service.vapi.history == []
-        assert await service.records.count() == 0
+        assert await service.attempts.recent(driver_id=None, limit=9) == []
     assert_safe_error(
         response, status=401, error_code="unauthorized", call_sid=False, secrets=SECRETS
     )
@@ -470,7 +470,7 @@ async def test_cooldown_lifts_after_the_window(database_url: str) -> None:
     settings = make_settings(database_url, per_number_call_limit="1/10")
     async with serve(settings) as service:
         assert (await service.call(call_body(driver_id="DRV-1"))).status_code == 200
-        await age_call_attempts(service.sessions, by=timedelta(minutes=11))
+        await age_attempts(service.sessions, by=timedelta(minutes=11))
         again = await service.call(call_body(driver_id="DRV-2"))
     assert again.status_code == 200, again.text
 

@@ -7,26 +7,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.call_records import (
-    ABANDONED,
-    FAILED,
-    PENDING,
-    PLACED,
-    UNKNOWN,
-    CallRecords,
-    NewAttempt,
-)
-from app.config import CallLimit
+from app.attempts import ABANDONED, FAILED, PENDING, PLACED, UNKNOWN
 from app.schemas import CallRecord
 from tests.app.service_fixtures import (
     API_KEY,
-    PHONE_E164,
     VAPI,
     FakeElevenLabs,
     FakeVapi,
-    age_call_attempts,
+    age_attempts,
+    attempt_store,
     call_body,
     make_settings,
+    new_attempt,
     serve,
 )
 from voice_providers import (
@@ -38,22 +30,7 @@ from voice_providers import (
     VoiceProviderError,
 )
 
-NO_LIMIT = CallLimit(0, 0)
-
-
-def _attempt(call_sid: str, *, driver_id: str = "DRV-1") -> NewAttempt:
-    return NewAttempt(
-        call_sid=call_sid,
-        provider=VAPI,
-        caller="anonymous",
-        driver_id=driver_id,
-        driver_name="Marcus Bell",
-        phone_e164=PHONE_E164,
-        trip_id=None,
-        triggers_count=1,
-        idempotency_key=None,
-        simulated=False,
-    )
+PLACED_ANSWER = {"call_sid": "vc_placed"}
 
 
 async def test_success_moves_pending_to_placed_with_provider_ids(database_url: str) -> None:
@@ -75,7 +52,7 @@ async def test_success_moves_pending_to_placed_with_provider_ids(database_url: s
     assert record.driver_id == "DRV-10482"
     assert record.driver_name == "Marcus Bell"
     # Records are masked like the logs: only the last four digits are shown.
-    assert record.phone_number == "+*******" + PHONE_E164[-4:]
+    assert record.phone_number == "+*******" + "0147"
     assert record.trip_id == "TRP-1"
     assert record.triggers_count == 2
 
@@ -87,7 +64,7 @@ async def test_record_is_pending_before_the_provider_is_called(database_url: str
     async with serve(make_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
 
         async def look_in_the_database(request: CallRequest) -> None:
-            seen.append(await service.records.get(request.call_sid))
+            seen.append(await service.attempts.get(request.call_sid))
 
         vapi.before_call = look_in_the_database
         response = await service.call()
@@ -147,7 +124,7 @@ async def test_refused_requests_leave_no_record(database_url: str) -> None:
     async with serve(make_settings(database_url)) as service:
         await service.call(call_body(phone="+1 900 555 0123"))
         await service.call(body)
-        assert await service.records.count() == 0
+        assert await service.attempts.recent(driver_id=None, limit=9) == []
 
 
 async def test_get_call_returns_the_record(database_url: str) -> None:
@@ -202,9 +179,9 @@ async def test_startup_sweep_marks_stale_pending_attempts_abandoned(database_url
     """A `pending` attempt older than PENDING_TIMEOUT_SECONDS becomes `unknown`/`abandoned`."""
     settings = make_settings(database_url, pending_timeout_seconds=120)
     async with serve(settings) as service:
-        await service.records.start(_attempt("vc_stale"), limit=NO_LIMIT)
-        await service.records.start(_attempt("vc_fresh"), limit=NO_LIMIT)
-        await age_call_attempts(service.sessions, by=timedelta(seconds=121), call_sid="vc_stale")
+        await service.attempts.open(new_attempt("vc_stale"))
+        await service.attempts.open(new_attempt("vc_fresh"))
+        await age_attempts(service.sessions, by=timedelta(seconds=121), call_sid="vc_stale")
     # The next start-up sweeps (as a restarted instance would).
     async with serve(settings) as service:
         stale = await service.record("vc_stale")
@@ -215,34 +192,36 @@ async def test_startup_sweep_marks_stale_pending_attempts_abandoned(database_url
     assert fresh.error_code is None
 
 
-async def test_reap_stale_leaves_settled_attempts_alone(
+async def test_sweep_leaves_settled_attempts_alone(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """The reaper only touches `pending` attempts: a placed one keeps its state, however old."""
-    records = CallRecords(session_factory=session_factory)
-    await records.start(_attempt("vc_placed"), limit=NO_LIMIT)
-    await records.placed("vc_placed", PlacedCall(provider_id=VAPI, conversation_id="c1"))
-    await records.start(_attempt("vc_pending"), limit=NO_LIMIT)
-    await age_call_attempts(session_factory, by=timedelta(hours=1))
-    reaped = await records.reap_stale(older_than=timedelta(minutes=5))
-    placed = await records.get("vc_placed")
-    pending = await records.get("vc_pending")
-    assert reaped == 1
-    assert placed is not None and placed.status == PLACED
+    """The sweep only touches `pending` attempts: a placed one keeps its state, however old."""
+    attempts = attempt_store(session_factory)
+    await attempts.open(new_attempt("vc_placed"))
+    placed = PlacedCall(provider_id=VAPI, conversation_id="c1")
+    await attempts.placed("vc_placed", placed, answer=PLACED_ANSWER)
+    await attempts.open(new_attempt("vc_pending"))
+    await age_attempts(session_factory, by=timedelta(hours=1))
+    swept = await attempts.sweep()
+    kept = await attempts.get("vc_placed")
+    pending = await attempts.get("vc_pending")
+    assert swept == 1
+    assert kept is not None and kept.status == PLACED
     assert pending is not None and pending.status == UNKNOWN
     assert pending.error_code == ABANDONED
 
 
-async def test_settling_never_overwrites_a_reaped_attempt(
+async def test_settling_never_overwrites_a_swept_attempt(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """A late provider answer does not turn an attempt the reaper settled back into `placed`."""
-    records = CallRecords(session_factory=session_factory)
-    await records.start(_attempt("vc_late"), limit=NO_LIMIT)
-    await age_call_attempts(session_factory, by=timedelta(hours=1))
-    await records.reap_stale(older_than=timedelta(minutes=5))
-    await records.placed("vc_late", PlacedCall(provider_id=VAPI, conversation_id="late"))
-    record = await records.get("vc_late")
+    """A late provider answer does not turn an attempt the sweep settled back into `placed`."""
+    attempts = attempt_store(session_factory)
+    await attempts.open(new_attempt("vc_late"))
+    await age_attempts(session_factory, by=timedelta(hours=1))
+    await attempts.sweep()
+    late = PlacedCall(provider_id=VAPI, conversation_id="late")
+    await attempts.placed("vc_late", late, answer=PLACED_ANSWER)
+    record = await attempts.get("vc_late")
     assert record is not None
     assert record.status == UNKNOWN
     assert record.conversation_id is None

@@ -51,7 +51,7 @@ def test_db_upgrade_creates_the_schema(
     assert str(database_file) in out
     with sqlite3.connect(database_file) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-    assert {"trips", "driver_prompts", "call_attempts", "idempotency_keys"} <= tables
+    assert {"trips", "driver_prompts", "call_attempts"} <= tables
 
 
 def test_db_upgrade_is_repeatable(database_file: Path) -> None:

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.call_records import ABANDONED, UNKNOWN
-from app.idempotency import fingerprint
+from app.attempts import ABANDONED, UNKNOWN, fingerprint
 from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import (
     API_KEY,
@@ -22,8 +21,7 @@ from tests.app.service_fixtures import (
     VAPI,
     FakeElevenLabs,
     FakeVapi,
-    age_call_attempts,
-    age_idempotency_keys,
+    age_attempts,
     call_body,
     hold_until,
     make_settings,
@@ -48,7 +46,7 @@ async def test_same_key_and_body_after_completion_replays(database_url: str) -> 
         first = await service.call(idempotency_key="order-1")
         again = await service.call(idempotency_key="order-1")
         assert len(service.vapi.history) == 1
-        assert await service.records.count() == 1
+        assert len(await service.attempts.recent(driver_id=None, limit=9)) == 1
     assert first.status_code == again.status_code == 200
     assert REPLAYED not in first.headers
     assert again.headers[REPLAYED] == "true"
@@ -117,7 +115,7 @@ async def test_cooldown_refusal_releases_the_key(database_url: str) -> None:
     async with serve(settings) as service:
         await service.call(call_body(driver_id="DRV-1"))
         refused = await service.call(call_body(driver_id="DRV-2"), idempotency_key="order-6")
-        await age_call_attempts(service.sessions, by=timedelta(minutes=11))
+        await age_attempts(service.sessions, by=timedelta(minutes=11))
         retried = await service.call(call_body(driver_id="DRV-2"), idempotency_key="order-6")
         assert len(service.vapi.history) == 2
     assert refused.status_code == 429
@@ -182,7 +180,7 @@ async def test_completed_key_past_its_lifetime_is_reusable(database_url: str) ->
     """After IDEMPOTENCY_TTL_HOURS a key is forgotten and the same request places a new call."""
     async with serve(make_settings(database_url)) as service:
         await service.call(idempotency_key="order-10")
-        await age_idempotency_keys(service.sessions, by=timedelta(hours=25))
+        await age_attempts(service.sessions, by=timedelta(hours=25))
         again = await service.call(idempotency_key="order-10")
         assert len(service.vapi.history) == 2
     assert again.status_code == 200
@@ -198,8 +196,8 @@ async def test_stale_in_progress_key_replays_outcome_unknown(database_url: str) 
     async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
         first = asyncio.create_task(service.call(idempotency_key="order-11"))
         await asyncio.wait_for(entered.wait(), timeout=30)
-        await age_idempotency_keys(service.sessions, by=timedelta(seconds=121))
-        [pending] = await service.records.recent(driver_id=None, limit=5)
+        await age_attempts(service.sessions, by=timedelta(seconds=121))
+        [pending] = await service.attempts.recent(driver_id=None, limit=5)
         second = await service.call(idempotency_key="order-11")
         settled = await service.record(pending.call_sid)
         release.set()
@@ -221,10 +219,10 @@ async def test_restarted_instance_settles_abandoned_keys(database_url: str) -> N
     async with serve(settings, providers=[held, FakeElevenLabs()]) as old:
         first = asyncio.create_task(old.call(idempotency_key="order-12"))
         await asyncio.wait_for(entered.wait(), timeout=30)
-        await age_idempotency_keys(old.sessions, by=timedelta(seconds=121))
+        await age_attempts(old.sessions, by=timedelta(seconds=121))
         fresh = FakeVapi()
         async with serve(settings, providers=[fresh, FakeElevenLabs()]) as new:
-            [attempt] = await new.records.recent(driver_id=None, limit=5)
+            [attempt] = await new.attempts.recent(driver_id=None, limit=5)
             retried = await new.call(idempotency_key="order-12")
         release.set()
         await first
@@ -262,7 +260,7 @@ async def test_identical_body_after_the_window_calls_again(database_url: str) ->
     """Once the dedupe window has passed, the same body places a new call."""
     async with serve(make_settings(database_url, dedupe_window_seconds=120)) as service:
         await service.call()
-        await age_idempotency_keys(service.sessions, by=timedelta(seconds=121))
+        await age_attempts(service.sessions, by=timedelta(seconds=121))
         again = await service.call()
         assert len(service.vapi.history) == 2
     assert again.status_code == 200
@@ -416,7 +414,7 @@ async def test_abandoned_call_without_a_key_keeps_blocking_identical_requests(
         first = asyncio.create_task(service.call())
         await asyncio.wait_for(entered.wait(), timeout=30)
         # Older than both the dedupe window and the pending timeout: the process "died".
-        await age_idempotency_keys(service.sessions, by=timedelta(seconds=121))
+        await age_attempts(service.sessions, by=timedelta(seconds=121))
         settled = await service.call()
         # A redial would be held by the fake: the timeout turns that into a failure, not a hang.
         again = await asyncio.wait_for(service.call(), timeout=10)

@@ -8,47 +8,39 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.call_records import CallRecords, NewAttempt
+from app.attempts import Attempts
 from app.config import CallLimit
 from app.errors import ApiError
 from app.limits import CallGate
-from tests.app.service_fixtures import PHONE_E164, VAPI, age_call_attempts
+from tests.app.service_fixtures import VAPI, age_attempts, attempt_store, new_attempt
 from voice_providers import PlacedCall
 
 NO_LIMIT = CallLimit(0, 0)
+REJECTED = ApiError(502, "VAPI rejected the call request", "provider_rejected")
+UNSURE = ApiError(504, "VAPI timed out", "provider_outcome_unknown", may_have_rung=True)
 
 
 async def _attempt(
-    records: CallRecords, call_sid: str, phone: str = PHONE_E164, limit: CallLimit = NO_LIMIT
-) -> None:
-    await records.start(
-        NewAttempt(
-            call_sid=call_sid,
-            provider=VAPI,
-            caller="anonymous",
-            driver_id="DRV-1",
-            driver_name="Marcus Bell",
-            phone_e164=phone,
-            trip_id=None,
-            triggers_count=1,
-            idempotency_key=None,
-            simulated=False,
-        ),
-        limit=limit,
-    )
+    sessions: async_sessionmaker[AsyncSession],
+    call_sid: str,
+    phone: str = "+13125550147",
+    limit: CallLimit = NO_LIMIT,
+) -> Attempts:
+    attempts = attempt_store(sessions, limit=limit)
+    await attempts.open(new_attempt(call_sid, phone=phone))
+    return attempts
 
 
 async def test_cooldown_counts_calls_within_the_window(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     """Below the limit a call passes; at the limit it is refused with 429 and Retry-After."""
-    records = CallRecords(session_factory=session_factory)
     limit = CallLimit(2, 10)
-    await _attempt(records, "vc_1", limit=limit)
-    await _attempt(records, "vc_2", limit=limit)
+    await _attempt(session_factory, "vc_1", limit=limit)
+    attempts = await _attempt(session_factory, "vc_2", limit=limit)
     with pytest.raises(ApiError) as raised:
-        await _attempt(records, "vc_3", limit=limit)
-    assert await records.get("vc_3") is None, "a refused attempt must leave no record"
+        await _attempt(session_factory, "vc_3", limit=limit)
+    assert await attempts.get("vc_3") is None, "a refused attempt must leave no record"
     assert raised.value.status_code == 429
     assert raised.value.error_code == "number_cooldown"
     assert 1 <= int(raised.value.headers["Retry-After"]) <= 600
@@ -58,12 +50,11 @@ async def test_retry_after_is_when_the_oldest_counted_call_ages_out(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     """Retry-After points at the moment the oldest call in the window stops counting."""
-    records = CallRecords(session_factory=session_factory)
-    await _attempt(records, "vc_old")
-    await age_call_attempts(session_factory, by=timedelta(minutes=9), call_sid="vc_old")
-    await _attempt(records, "vc_new")
+    await _attempt(session_factory, "vc_old")
+    await age_attempts(session_factory, by=timedelta(minutes=9), call_sid="vc_old")
+    await _attempt(session_factory, "vc_new")
     with pytest.raises(ApiError) as raised:
-        await _attempt(records, "vc_third", limit=CallLimit(2, 10))
+        await _attempt(session_factory, "vc_third", limit=CallLimit(2, 10))
     # The old call leaves the 10-minute window about 60 s from now.
     assert 50 <= int(raised.value.headers["Retry-After"]) <= 61
 
@@ -72,35 +63,33 @@ async def test_cooldown_ignores_other_numbers_and_failed_calls(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     """Calls to other numbers and attempts that failed before ringing do not count."""
-    records = CallRecords(session_factory=session_factory)
-    await _attempt(records, "vc_other", phone="+14155550199")
-    await _attempt(records, "vc_failed")
-    await records.failed("vc_failed", error_code="provider_rejected", may_have_rung=False)
-    await _attempt(records, "vc_allowed", limit=CallLimit(1, 10))
-    assert await records.get("vc_allowed") is not None
+    await _attempt(session_factory, "vc_other", phone="+14155550199")
+    attempts = await _attempt(session_factory, "vc_failed")
+    await attempts.failed("vc_failed", REJECTED)
+    await _attempt(session_factory, "vc_allowed", limit=CallLimit(1, 10))
+    assert await attempts.get("vc_allowed") is not None
 
 
 async def test_cooldown_counts_placed_and_unknown_calls(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     """Placed calls and calls whose outcome is unknown both count: either may have rung."""
-    records = CallRecords(session_factory=session_factory)
-    await _attempt(records, "vc_placed")
-    await records.placed("vc_placed", PlacedCall(provider_id=VAPI, conversation_id="c"))
-    await _attempt(records, "vc_unknown")
-    await records.failed("vc_unknown", error_code="provider_outcome_unknown", may_have_rung=True)
+    attempts = await _attempt(session_factory, "vc_placed")
+    placed = PlacedCall(provider_id=VAPI, conversation_id="c")
+    await attempts.placed("vc_placed", placed, answer={})
+    await _attempt(session_factory, "vc_unknown")
+    await attempts.failed("vc_unknown", UNSURE)
     with pytest.raises(ApiError):
-        await _attempt(records, "vc_third", limit=CallLimit(2, 10))
+        await _attempt(session_factory, "vc_third", limit=CallLimit(2, 10))
 
 
 async def test_disabled_limit_never_refuses(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     """PER_NUMBER_CALL_LIMIT=0 lets any number of calls through."""
-    records = CallRecords(session_factory=session_factory)
     for n in range(4):
-        await _attempt(records, f"vc_{n}", limit=NO_LIMIT)
-    assert await records.count() == 4
+        attempts = await _attempt(session_factory, f"vc_{n}", limit=NO_LIMIT)
+    assert len(await attempts.recent(driver_id=None, limit=9)) == 4
 
 
 async def test_gate_refuses_when_full_and_queue_timeout_zero() -> None:

@@ -12,6 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -24,7 +25,7 @@ from app.database import (
     make_alembic_config,
     upgrade_database,
 )
-from app.db_models import Base, CallAttempt, DriverPrompt, IdempotencyKey, Trip
+from app.db_models import Base, CallAttempt, DriverPrompt, Trip
 from app.default_prompts import DEFAULT_PROMPTS
 
 EXPECTED_COLUMNS = {
@@ -58,23 +59,18 @@ EXPECTED_COLUMNS = {
         "provider_call_sid",
         "triggers_count",
         "idempotency_key",
+        "fingerprint",
+        "response_status",
+        "response_body",
+        "expires_at",
         "simulated",
         "created_at",
         "updated_at",
     },
-    "idempotency_keys": {
-        "id",
-        "scope",
-        "key",
-        "fingerprint",
-        "status",
-        "call_sid",
-        "response_status",
-        "response_body",
-        "created_at",
-        "expires_at",
-    },
 }
+
+#: The newest revision: what an up-to-date database is stamped with.
+HEAD = ScriptDirectory.from_config(make_alembic_config("sqlite://")).get_current_head()
 
 
 def _schema(connection: Connection) -> dict[str, Any]:
@@ -115,7 +111,7 @@ def _call_attempt(call_sid: str, **overrides: Any) -> CallAttempt:
 
 
 async def test_upgrade_creates_every_table_and_column(engine: AsyncEngine) -> None:
-    """Migrating to head creates the four tables with exactly the documented columns."""
+    """Migrating to head creates the three tables with exactly the documented columns."""
     async with engine.connect() as connection:
         schema = await connection.run_sync(_schema)
     assert set(EXPECTED_COLUMNS) | {"alembic_version"} == schema["tables"]
@@ -132,8 +128,10 @@ async def test_upgrade_creates_indexes_and_unique_constraints(engine: AsyncEngin
         "created_at",
     ]
     assert schema["indexes"]["call_attempts"]["ix_call_attempts_status"] == ["status"]
-    assert schema["indexes"]["idempotency_keys"]["ix_idempotency_keys_expires_at"] == ["expires_at"]
-    assert schema["unique"]["idempotency_keys"]["uq_idempotency_scope_key"] == ["scope", "key"]
+    assert schema["unique"]["call_attempts"]["uq_call_attempts_caller_key"] == [
+        "caller",
+        "idempotency_key",
+    ]
     assert schema["unique"]["call_attempts"]["uq_call_attempts_call_sid"] == ["call_sid"]
 
 
@@ -169,7 +167,7 @@ async def test_upgrade_twice_changes_nothing(
     async with session_factory() as session:
         version = await session.scalar(text("SELECT version_num FROM alembic_version"))
         count = await session.scalar(select(func.count()).select_from(DriverPrompt))
-    assert version == "0001"
+    assert version == HEAD
     assert count == len(DEFAULT_PROMPTS)
 
 
@@ -184,6 +182,54 @@ async def test_downgrade_to_base_and_back(database_url: str, engine: AsyncEngine
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert set(EXPECTED_COLUMNS) <= tables
+
+
+async def test_upgrade_carries_held_keys_onto_their_attempts(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    """Migrating from two tables to one keeps each held key and its answer on its attempt."""
+    config = make_alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "0001")
+    now = datetime.now(UTC)
+    attempt = (
+        "INSERT INTO call_attempts (call_sid, provider, caller, driver_id, driver_name, "
+        "phone_e164, status, triggers_count, idempotency_key, created_at, updated_at) "
+        "VALUES (:sid, 'vapi', 'north', 'DRV-1', 'Marcus Bell', '+13125550147', :status, 1, "
+        ":key, :now, :now)"
+    )
+    key = (
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, call_sid, "
+        "response_status, response_body, created_at, expires_at) VALUES "
+        "('north', :key, 'f', 'completed', :sid, 200, '{\"ok\": 1}', :now, :now)"
+    )
+    # SQLite stores these timestamps naive (UTCDateTime does the same).
+    when = now.replace(tzinfo=None) if database_url.startswith("sqlite") else now
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(attempt), {"sid": "vc_kept", "status": "placed", "key": "k1", "now": when}
+        )
+        await connection.execute(
+            text(attempt), {"sid": "vc_released", "status": "failed", "key": "k1", "now": when}
+        )
+        await connection.execute(text(key), {"key": "k1", "sid": "vc_kept", "now": when})
+    await asyncio.to_thread(upgrade_database, database_url)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(
+                CallAttempt.call_sid,
+                CallAttempt.idempotency_key,
+                CallAttempt.response_status,
+                CallAttempt.response_body,
+            ).order_by(CallAttempt.call_sid)
+        )
+        carried = [tuple(row) for row in rows.all()]
+    assert carried == [("vc_kept", "k1", 200, '{"ok": 1}'), ("vc_released", None, None, None)]
+    await asyncio.to_thread(command.downgrade, config, "0001")
+    async with engine.connect() as connection:
+        keys = await connection.execute(text("SELECT key, call_sid, status FROM idempotency_keys"))
+        restored = [tuple(row) for row in keys.all()]
+    await asyncio.to_thread(upgrade_database, database_url)
+    assert restored == [("k1", "vc_kept", "completed")]
 
 
 async def _upgrade_in_subprocess(database_url: str) -> tuple[int, bytes]:
@@ -210,7 +256,7 @@ async def test_concurrent_upgrades_migrate_once(
     async with session_factory() as session:
         version = await session.scalar(text("SELECT version_num FROM alembic_version"))
         count = await session.scalar(select(func.count()).select_from(DriverPrompt))
-    assert version == "0001"
+    assert version == HEAD
     assert count == len(DEFAULT_PROMPTS)
 
 
@@ -221,18 +267,9 @@ async def test_utc_datetime_comes_back_aware_utc(
     central = timezone(timedelta(hours=-6))
     created = datetime(2026, 11, 20, 8, 32, 5, 123456, tzinfo=central)
     async with session_factory() as session, session.begin():
-        session.add(
-            IdempotencyKey(
-                scope="tests",
-                key="k1",
-                fingerprint="f" * 64,
-                status="in_progress",
-                created_at=created,
-                expires_at=created + timedelta(days=1),
-            )
-        )
+        session.add(_call_attempt("call-1", created_at=created))
     async with session_factory() as session:
-        row = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.key == "k1"))
+        row = await session.scalar(select(CallAttempt).where(CallAttempt.call_sid == "call-1"))
     assert row is not None
     assert row.created_at == created
     assert row.created_at.tzinfo is UTC
@@ -247,28 +284,23 @@ async def test_naive_datetime_is_refused(session_factory: async_sessionmaker[Asy
             await session.commit()
 
 
-async def test_idempotency_scope_and_key_are_unique(
+async def test_a_callers_key_is_held_by_one_attempt(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """A second row with the same scope and key violates uq_idempotency_scope_key."""
-    now = datetime.now(UTC)
-
-    def row(scope: str) -> IdempotencyKey:
-        return IdempotencyKey(
-            scope=scope,
-            key="same",
-            fingerprint="0" * 64,
-            status="in_progress",
-            created_at=now,
-            expires_at=now,
-        )
-
+    """Two attempts of one caller cannot hold the same key; other callers and no key can."""
     async with session_factory() as session, session.begin():
-        session.add_all([row("caller-a"), row("caller-b")])
+        session.add_all(
+            [
+                _call_attempt("call-1", caller="caller-a", idempotency_key="same"),
+                _call_attempt("call-2", caller="caller-b", idempotency_key="same"),
+                _call_attempt("call-3", caller="caller-a"),
+                _call_attempt("call-4", caller="caller-a"),
+            ]
+        )
     async with session_factory() as session:
-        session.add(row("caller-a"))
+        session.add(_call_attempt("call-5", caller="caller-a", idempotency_key="same"))
         # PostgreSQL names the constraint; SQLite names the columns.
-        duplicate = r"uq_idempotency_scope_key|UNIQUE constraint failed: idempotency_keys.scope"
+        duplicate = r"uq_call_attempts_caller_key|UNIQUE constraint failed: call_attempts.caller"
         with pytest.raises(IntegrityError, match=duplicate):
             await session.commit()
 

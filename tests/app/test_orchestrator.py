@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.call_records import FAILED, PENDING
+from app.attempts import FAILED, PENDING, PLACED
 from app.errors import ApiError
 from app.orchestrator import (
     CallOutcome,
@@ -22,7 +22,7 @@ from tests.app.service_fixtures import (
     make_settings,
     serve,
 )
-from voice_providers import CallOutcomeUnknownError, InvalidCallRequestError, PlacedCall
+from voice_providers import CallOutcomeUnknownError, InvalidCallRequestError
 
 
 async def test_named_entry_point_calls_elevenlabs_with_overrides(database_url: str) -> None:
@@ -78,21 +78,31 @@ async def test_invalid_call_request_from_provider_is_422_and_failed(database_url
     assert record.status == FAILED
 
 
+async def _database_went_away(call_sid: str, values: dict[str, object]) -> None:
+    raise RuntimeError("database went away")
+
+
 async def test_lost_bookkeeping_does_not_fail_a_placed_call(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """If storing the provider ids fails, the caller still gets 200; the record stays pending."""
+    """If storing the provider ids fails, the caller still gets 200, a repeat replays it, and
+    the next sweep writes the ids."""
     async with serve(make_settings(database_url)) as service:
-
-        async def broken(call_sid: str, result: PlacedCall) -> None:
-            raise RuntimeError("database went away")
-
-        monkeypatch.setattr(service.records, "placed", broken)
+        monkeypatch.setattr(service.attempts, "_write", _database_went_away)
         response = await service.call()
         monkeypatch.undo()
-        record = await service.record(response.json()["call_sid"])
-    assert response.status_code == 200, response.text
-    assert record.status == PENDING
+        call_sid = response.json()["call_sid"]
+        during = await service.record(call_sid)
+        again = await service.call()
+        await service.attempts.sweep()
+        after = await service.record(call_sid)
+        dialled = len(service.vapi.history)
+    assert response.status_code == again.status_code == 200, response.text
+    assert during.status == PENDING
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == response.json()
+    assert (after.status, after.conversation_id) == (PLACED, response.json()["conversation_id"])
+    assert dialled == 1
 
 
 async def test_lost_bookkeeping_after_an_ambiguous_failure_still_blocks_a_redial(
@@ -102,11 +112,7 @@ async def test_lost_bookkeeping_after_an_ambiguous_failure_still_blocks_a_redial
     with the same key replays it instead of ringing the driver again."""
     vapi = FakeVapi(fake_exception=CallOutcomeUnknownError("VAPI did not confirm the call"))
     async with serve(make_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
-
-        async def broken(call_sid: str, *, error_code: str, may_have_rung: bool) -> None:
-            raise RuntimeError("database went away")
-
-        monkeypatch.setattr(service.records, "failed", broken)
+        monkeypatch.setattr(service.attempts, "_write", _database_went_away)
         first = await service.call(idempotency_key="order-7")
         monkeypatch.undo()
         retried = await service.call(idempotency_key="order-7")
