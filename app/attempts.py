@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,6 +89,9 @@ class NewAttempt:
     #: The client's ``Idempotency-Key``, None without one.
     key: str | None
     fingerprint: str
+    #: The prompt as sent, and the template versions it was built from.
+    prompt: str | None = None
+    template_versions: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,7 @@ class Attempts:
         """One attempt by our correlation id."""
         async with self._sessions() as session:
             row = await session.scalar(select(CallAttempt).where(CallAttempt.call_sid == call_sid))
-        return _record(row) if row else None
+        return _record(row, with_prompt=True) if row else None
 
     async def recent(self, *, driver_id: str | None, limit: int) -> list[CallRecord]:
         """Newest attempts first, optionally for one driver."""
@@ -351,6 +354,8 @@ async def _insert(
             simulated=attempt.simulated,
             idempotency_key=key,
             fingerprint=attempt.fingerprint,
+            prompt=attempt.prompt,
+            template_versions=json.dumps(dict(attempt.template_versions), sort_keys=True),
             created_at=now,
             updated_at=now,
             expires_at=expires_at,
@@ -386,7 +391,15 @@ def _replay(row: CallAttempt) -> Replay:
     return Replay(row.response_status or 200, json.loads(row.response_body))
 
 
-def _record(row: CallAttempt) -> CallRecord:
+def _template_versions(raw: str | None) -> dict[str, int] | None:
+    if not raw:
+        return None
+    loaded = json.loads(raw)
+    return {str(name): int(version) for name, version in loaded.items()}
+
+
+def _record(row: CallAttempt, *, with_prompt: bool = False) -> CallRecord:
+    # The prompt (up to 12,000 characters) only in the one-record view, not in lists.
     return CallRecord(
         call_sid=row.call_sid,
         provider=row.provider,
@@ -401,6 +414,8 @@ def _record(row: CallAttempt) -> CallRecord:
         provider_call_sid=row.provider_call_sid,
         triggers_count=row.triggers_count,
         simulated=row.simulated,
+        template_versions=_template_versions(row.template_versions),
+        prompt=row.prompt if with_prompt else None,
         created_at=row.created_at.isoformat(),
         updated_at=row.updated_at.isoformat(),
     )

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_concurrent_calls: int = Field(default=10, ge=1)
     call_queue_timeout_seconds: float = Field(default=2.0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Judging points against the trip (app/judging.py).
+    temp_tolerance_f: float = Field(default=2.0, ge=0, allow_inf_nan=False)
+    required_fuel_percent: float = Field(default=50.0, ge=0, le=100, allow_inf_nan=False)
 
     retry_attempts: int = Field(default=defaults.RETRY_ATTEMPTS, ge=1, le=10)
     retry_wait_initial: float = Field(default=defaults.RETRY_WAIT_INITIAL, ge=0)

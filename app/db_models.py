@@ -106,18 +106,26 @@ class Trip(Base):
 
 
 class DriverPrompt(Base):
-    """A prompt template: the text when its data is available and a generic fallback.
+    """One version of a prompt template; rows are only ever added, never changed.
 
-    The rows named ``system_prompt`` and ``closing_reminders`` hold the fixed blocks of the
-    prompt (their text in ``when_true``).
+    ``text`` is said when a data-driven point is confirmed by the trip (or always, for
+    reminders and the fixed ``system_prompt``/``closing_reminders`` blocks);
+    ``unconfirmed_text`` when the data contradicts the point or is missing. The newest version
+    of a name is the current one; ``id`` grows with every change anywhere, so ``max(id)`` tells
+    a process whether its cached templates are still current.
     """
 
     __tablename__ = "driver_prompts"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_driver_prompts_name_version"),)
 
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    when_true: Mapped[str] = mapped_column(Text)
-    when_false: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    unconfirmed_text: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CallAttempt(Base):
@@ -152,5 +160,8 @@ class CallAttempt(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The prompt as sent and {template name: version} (JSON) it was built from.
+    prompt: Mapped[str | None] = mapped_column(Text)
+    template_versions: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -16,6 +16,7 @@ from .attempts import Attempts
 from .config import ApiClient, Settings
 from .errors import ApiError
 from .orchestrator import ELEVENLABS, ViolationCallService
+from .template_store import TemplateStore
 
 ANONYMOUS = "anonymous"
 
@@ -30,6 +31,7 @@ class Services:
     engine: AsyncEngine
     calls: ViolationCallService
     attempts: Attempts
+    templates: TemplateStore
     api_clients: tuple[ApiClient, ...]
     simulated: bool
 

@@ -39,6 +39,8 @@ from .limits import CallGate
 from .logging_setup import configure_logging
 from .orchestrator import ViolationCallService
 from .routes import health_router, router
+from .template_routes import template_router
+from .template_store import TemplateStore
 
 logger = logging.getLogger("violation_calls")
 
@@ -108,6 +110,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(template_router)
     app.include_router(health_router)
     install_error_handlers(app)
     app.add_middleware(
@@ -153,6 +156,7 @@ def _services(
         gate=CallGate(
             limit=config.max_concurrent_calls, queue_timeout=config.call_queue_timeout_seconds
         ),
+        templates=TemplateStore(session_factory=sessions),
         simulated=simulated,
     )
     return Services(
@@ -162,6 +166,7 @@ def _services(
         engine=engine,
         calls=calls,
         attempts=attempts,
+        templates=calls.templates,
         api_clients=tuple(config.api_clients()),
         simulated=simulated,
     )

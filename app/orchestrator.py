@@ -29,10 +29,12 @@ from voice_providers import (
 from .attempts import Attempts, NewAttempt, fingerprint
 from .config import Settings
 from .errors import ApiError, api_error_for, phone_error
+from .judging import Thresholds
 from .limits import CallGate
 from .logging_setup import SEPARATOR, as_json, redact
-from .prompts import generate_enhanced_conversational_prompt, load_prompt_templates, sanitize_text
+from .prompts import BuiltPrompt, build_prompt, sanitize_text
 from .schemas import BatchCallRequest, CallResponse, DriverData, DriverSummary
+from .template_store import TemplateStore
 from .trips import TripData, get_trip_data_for_violations
 
 logger = logging.getLogger("violation_calls.orchestrator")
@@ -83,6 +85,9 @@ class _Job:
     variables: CallVariables
     call_sid: str
     transfer_to: str
+    trip_id: str | None = None
+    prompt: str = ""
+    template_versions: dict[str, int] = field(default_factory=dict)
     dialled: bool = False
 
 
@@ -114,6 +119,7 @@ class ViolationCallService:
         session_factory: The app's database sessions.
         attempts: Call attempts (records and their idempotency keys).
         gate: Concurrency cap on provider calls.
+        templates: The prompt templates (cached per process).
         simulated: Providers talk to loopback fakes (demo); recorded on every attempt.
     """
 
@@ -124,9 +130,11 @@ class ViolationCallService:
         session_factory: async_sessionmaker[AsyncSession],
         attempts: Attempts,
         gate: CallGate,
+        templates: TemplateStore,
         simulated: bool = False,
     ) -> None:
         self.settings = settings
+        self.templates = templates
         self.simulated = simulated
         self._sessions = session_factory
         self.attempts = attempts
@@ -161,6 +169,7 @@ class ViolationCallService:
             call_sid=variables.call_sid or new_call_sid(),
             transfer_to=transfer_to,
         )
+        await self._prepare_prompt(job)
         replay = await self.attempts.open(
             NewAttempt(
                 call_sid=job.call_sid,
@@ -169,9 +178,11 @@ class ViolationCallService:
                 driver_id=driver.driverId,
                 driver_name=sanitize_text(driver.driverName, limit=200),
                 phone_e164=job.phone,
-                trip_id=driver.violations.tripId or request.trip_id or None,
+                trip_id=job.trip_id,
                 triggers_count=len(driver.violations.violationDetails),
                 simulated=self.simulated,
+                prompt=job.prompt,
+                template_versions=job.template_versions,
                 key=idempotency_key,
                 fingerprint=fingerprint(
                     request.model_dump(mode="json"), target=provider.provider_id
@@ -199,18 +210,23 @@ class ViolationCallService:
         await self.attempts.placed(job.call_sid, placed, answer=outcome.body)
         return outcome
 
+    async def _prepare_prompt(self, job: _Job) -> None:
+        """Build the prompt before the attempt is opened, so its record holds what was sent."""
+        job.trip_id = job.driver.violations.tripId or job.request.trip_id or None
+        if job.variables.prompt:
+            job.prompt = job.variables.prompt
+            return
+        built = await self.build_prompt(job.driver, job.trip_id, job.request.trip_id)
+        job.prompt, job.template_versions = built.prompt, dict(built.template_versions)
+
     async def _call(self, job: _Job) -> tuple[PlacedCall, CallOutcome]:
         driver = job.driver
-        trip_id = driver.violations.tripId or job.request.trip_id or None
-        prompt = job.variables.prompt or await self._build_prompt(
-            driver, trip_id, job.request.trip_id
-        )
         call = CallRequest(
             to_number=job.phone,
             driver_id=driver.driverId,
             driver_name=sanitize_text(driver.driverName, limit=200),
             call_sid=job.call_sid,
-            prompt=prompt,
+            prompt=job.prompt,
             transfer_to=job.transfer_to,
             dispatcher_name=job.variables.dispatcher_name or self.settings.dispatcher_name,
         )
@@ -252,20 +268,36 @@ class ViolationCallService:
         )
         return placed
 
-    async def _build_prompt(
+    @property
+    def thresholds(self) -> Thresholds:
+        """Where trip readings become violations (``TEMP_TOLERANCE_F``, ...)."""
+        return Thresholds(
+            temp_tolerance_f=self.settings.temp_tolerance_f,
+            required_fuel_percent=self.settings.required_fuel_percent,
+        )
+
+    async def build_prompt(
         self, driver: DriverData, trip_id: str | None, fallback: str | None
-    ) -> str:
+    ) -> BuiltPrompt:
+        """Judge the driver's points against the trip and build the prompt (calls and preview).
+
+        Args:
+            driver: The driver to call.
+            trip_id: The violations' trip id (or the request's).
+            fallback: The request-level trip id.
+        """
         async with self._sessions() as session:
             trip: TripData = await get_trip_data_for_violations(
                 session, trip_id=trip_id, fallback_trip_id=fallback, driver_id=driver.driverId
             )
-            templates = await load_prompt_templates(session)
-        return generate_enhanced_conversational_prompt(
+            templates = await self.templates.current(session)
+        return build_prompt(
             driver.driverName,
             driver.violations.violationDetails,
             trip,
             driver.customRules,
             templates=templates,
+            thresholds=self.thresholds,
         )
 
     def _transfer_number(self, variables: CallVariables) -> str:

@@ -1,4 +1,8 @@
-"""The agent's conversational prompt: templates, sanitising request text, and assembly.
+"""The agent's conversational prompt: judged points, templates, sanitising request text, assembly.
+
+Each point is judged against the trip first (:mod:`app.judging`): the template's ``text`` is
+used only when the data confirms the violation, its ``unconfirmed_text`` when the data
+contradicts it or is missing, so the agent never states as a fact what the data contradicts.
 
 Two kinds of text meet here and are kept apart:
 
@@ -23,11 +27,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Protocol, Self
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.db_models import DriverPrompt
-from app.default_prompts import CLOSING_REMINDERS, DEFAULT_PROMPTS, SYSTEM_PROMPT
+from app.default_prompts import (
+    CLOSING_REMINDERS,
+    DEFAULT_TEMPLATES,
+    SYSTEM_PROMPT,
+    TemplateKind,
+)
+from app.judging import Judgement, PointStatus, Thresholds, judge
 from app.trips import TripData
 
 __all__ = [
@@ -35,14 +41,19 @@ __all__ = [
     "MAX_DESCRIPTION_CHARS",
     "MAX_DRIVER_NAME_CHARS",
     "MAX_PROMPT_CHARS",
+    "MAX_RENDERED_TEMPLATE_CHARS",
+    "BuiltPrompt",
+    "Point",
     "PromptTemplate",
     "PromptTemplates",
     "ViolationLike",
+    "build_prompt",
+    "default_template",
     "generate_enhanced_conversational_prompt",
-    "load_prompt_templates",
     "match_template",
+    "placeholders",
     "prompt_values",
-    "render_template",
+    "render_text",
     "sanitize_text",
 ]
 
@@ -75,27 +86,41 @@ class ViolationLike(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PromptTemplate:
-    """One ``driver_prompts`` row.
+    """One version of a template.
 
     Attributes:
         name: The template name, e.g. ``temperature``.
-        when_true: Text used when the trip has every value its placeholders need.
-        when_false: Generic text used otherwise; ``None`` drops the sentences of ``when_true``
-            that cannot be filled.
+        kind: Fixed block, data-driven point or reminder.
+        text: The text (for a data-driven template: when the trip data confirms the point).
+        unconfirmed_text: Data-driven only: when the data contradicts the point or is missing.
         description: What the template is for (for people editing it).
+        version: Its version in ``driver_prompts``; 0 for a built-in text not read from there.
     """
 
     name: str
-    when_true: str
-    when_false: str | None = None
+    kind: TemplateKind
+    text: str
+    unconfirmed_text: str | None = None
     description: str | None = None
+    version: int = 0
 
 
-def _default_template(name: str) -> PromptTemplate:
-    when_true, when_false, description = DEFAULT_PROMPTS[name]
-    return PromptTemplate(name, when_true, when_false, description)
+def default_template(name: str) -> PromptTemplate:
+    """The built-in text of a known template, as version 0.
+
+    Raises:
+        KeyError: ``name`` is not a known template.
+    """
+    spec = DEFAULT_TEMPLATES[name]
+    return PromptTemplate(
+        name=name,
+        kind=spec.kind,
+        text=spec.text,
+        unconfirmed_text=spec.unconfirmed_text,
+        description=spec.description,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +130,7 @@ class PromptTemplates:
     Attributes:
         system_prompt: The persona and call rules, first in the prompt.
         closing_reminders: How to end the call, last in the prompt.
-        templates: Violation templates by name (see :func:`match_template`).
+        templates: Point templates by name (see :func:`match_template`).
     """
 
     system_prompt: PromptTemplate
@@ -114,10 +139,8 @@ class PromptTemplates:
 
     @classmethod
     def default(cls) -> Self:
-        """Return the built-in templates (the ones the first migration seeds)."""
-        return cls.from_templates(
-            [_default_template(name) for name in DEFAULT_PROMPTS],
-        )
+        """Return the built-in templates (the ones the migration seeds)."""
+        return cls.from_templates([default_template(name) for name in DEFAULT_TEMPLATES])
 
     @classmethod
     def from_templates(cls, templates: Sequence[PromptTemplate]) -> Self:
@@ -130,30 +153,15 @@ class PromptTemplates:
         fixed: dict[str, PromptTemplate] = {}
         for name in (SYSTEM_PROMPT, CLOSING_REMINDERS):
             template = by_name.pop(name, None)
-            if template is None or not template.when_true.strip():
+            if template is None or not template.text.strip():
                 logger.warning("Prompt template %r is missing; using the built-in text", name)
-                template = _default_template(name)
+                template = default_template(name)
             fixed[name] = template
         return cls(
             system_prompt=fixed[SYSTEM_PROMPT],
             closing_reminders=fixed[CLOSING_REMINDERS],
             templates=MappingProxyType(by_name),
         )
-
-
-async def load_prompt_templates(session: AsyncSession) -> PromptTemplates:
-    """Read every ``driver_prompts`` row.
-
-    Args:
-        session: An open session.
-
-    Returns:
-        The templates; built-in texts stand in for a missing system prompt or closing block.
-    """
-    rows = (await session.scalars(select(DriverPrompt).order_by(DriverPrompt.name))).all()
-    return PromptTemplates.from_templates(
-        [PromptTemplate(row.name, row.when_true, row.when_false, row.description) for row in rows]
-    )
 
 
 def _cap(text: str, limit: int) -> str:
@@ -234,11 +242,16 @@ def _match_text(text: str) -> str | None:
             return "secure_load_pictures"
         if _has_any(text, ("loaded", " load ", " loads ")):
             return "loaded_pictures"
-    if "pallet" in text:
+    # The replaced service matched securing the load or cargo with or without "picture".
+    if " secur" in text and _has_any(text, (" load", " cargo", " freight")):
+        return "secure_load_pictures"
+    # "peace count" is how dispatch's speech-to-text often writes "piece count".
+    if "pallet" in text or _has_any(text, (" piece count", " peace count", " pieces count")):
         return "pallet_count"
-    if _has_any(text, (" bol ", " bols ", "bill of lading")) and not _has_any(
-        text, ("pickup", "pick up", "shipper", "origin")
-    ):
+    if (
+        _has_any(text, (" bol ", " bols ", "bill of lading"))
+        or (" destination " in text and " bill" in text)
+    ) and not _has_any(text, ("pickup", "pick up", "shipper", "origin")):
         return "destination_bol"
     if _has_any(text, ("approval", "approve")):
         return "wait_for_approval"
@@ -296,19 +309,27 @@ def _first_name(full_name: str) -> str:
     return parts[0] if parts else ""
 
 
-def prompt_values(trip: TripData, *, driver_name: str = "") -> dict[str, str]:
+def prompt_values(
+    trip: TripData, *, driver_name: str = "", thresholds: Thresholds | None = None
+) -> dict[str, str]:
     """The placeholder values known for a trip, formatted for speech.
 
-    Missing data leaves its key out, which is how templates know to fall back.
+    Missing data leaves its key out, which is how templates know to drop a sentence.
 
     Args:
         trip: The trip data (possibly empty).
         driver_name: The driver's full name; sanitised here.
+        thresholds: The limits the points are judged by (always known); defaults if ``None``.
 
     Returns:
         Placeholder name -> text, e.g. ``{"current_temp_f": "41.5°F", "fuel_percent": "18%"}``.
     """
-    values: dict[str, str] = {}
+    limits = thresholds or Thresholds()
+    values: dict[str, str] = {
+        "temp_tolerance_f": f"{_format_number(limits.temp_tolerance_f)}°F",
+        "required_fuel_percent": f"{_format_number(limits.required_fuel_percent)}%",
+        "early_stop_miles": _miles(limits.early_stop_miles),
+    }
     name = sanitize_text(driver_name, limit=MAX_DRIVER_NAME_CHARS)
     if name:
         values["driver_name"] = name
@@ -334,19 +355,27 @@ def prompt_values(trip: TripData, *, driver_name: str = "") -> dict[str, str]:
         values["fuel_percent"] = f"{_format_number(fuel)}%"
     miles = trip.miles_driven
     if miles is not None:
-        whole = round(miles)
-        values["miles_driven"] = f"{whole:,} mile" + ("" if whole == 1 else "s")
+        values["miles_driven"] = _miles(miles)
     if trip.out_of_route is not None:
         values["out_of_route"] = (
             "off the planned route" if trip.out_of_route else "on the planned route"
         )
     if trip.trailer_check_ok is not None:
-        values["trailer_check"] = "done" if trip.trailer_check_ok else "not done"
+        values["trailer_check"] = "passed" if trip.trailer_check_ok else "not passed"
     return values
 
 
-def _placeholders(text: str) -> set[str] | None:
-    """Field names in a template, or ``None`` if it is not a plain ``{name}`` template."""
+def _miles(miles: float) -> str:
+    whole = round(miles)
+    return f"{whole:,} mile" + ("" if whole == 1 else "s")
+
+
+def placeholders(text: str) -> set[str] | None:
+    """Field names in a template, or ``None`` if it is not a plain ``{name}`` template.
+
+    Args:
+        text: Template text; ``{{`` and ``}}`` are literal braces.
+    """
     names: set[str] = set()
     try:
         parsed = list(string.Formatter().parse(text))
@@ -364,7 +393,7 @@ def _placeholders(text: str) -> set[str] | None:
 
 
 def _render_sentence(sentence: str, values: Mapping[str, str]) -> str | None:
-    names = _placeholders(sentence)
+    names = placeholders(sentence)
     if names is None or not names <= values.keys():
         return None
     if not names:
@@ -377,24 +406,19 @@ def _strip_unsafe(text: str) -> str:
     return "\n".join(" ".join(_clean_chars(line).split()) for line in text.splitlines())
 
 
-def render_template(template: PromptTemplate, values: Mapping[str, str]) -> str:
-    """Fill a template from known values; unfillable sentences are dropped.
+def render_text(text: str, values: Mapping[str, str]) -> str:
+    """Fill a template text from known values; unfillable sentences are dropped.
 
-    ``when_true`` is used when every placeholder it has is in ``values``, otherwise
-    ``when_false`` when there is one. A sentence whose placeholders still cannot be filled (or
-    that is not a valid template) is left out. The result contains no braces.
+    A sentence whose placeholders cannot be filled (or that is not a valid template) is left
+    out, so a figure is spoken only when it exists. The result contains no braces.
 
     Args:
-        template: The template (trusted operator text).
+        text: The template text (trusted operator text).
         values: Placeholder values from :func:`prompt_values`.
 
     Returns:
         The rendered text (possibly empty), at most ``MAX_RENDERED_TEMPLATE_CHARS`` long.
     """
-    text = template.when_true
-    names = _placeholders(text)
-    if template.when_false is not None and (names is None or not names <= values.keys()):
-        text = template.when_false
     lines: list[str] = []
     for line in text.splitlines():
         if not line.strip():
@@ -407,7 +431,7 @@ def render_template(template: PromptTemplate, values: Mapping[str, str]) -> str:
         for sentence in _SENTENCE_BREAK.split(line.strip()):
             rendered = _render_sentence(sentence, values)
             if rendered is None:
-                logger.debug("Dropped a sentence of template %r: data missing", template.name)
+                logger.debug("Dropped a template sentence: data missing")
             else:
                 kept.append(rendered)
         if kept:
@@ -416,23 +440,106 @@ def render_template(template: PromptTemplate, values: Mapping[str, str]) -> str:
     return _cap(rendered_text, MAX_RENDERED_TEMPLATE_CHARS)
 
 
-def _point_text(
-    violation: ViolationLike, values: Mapping[str, str], templates: PromptTemplates
-) -> str:
-    violation_type = str(violation.type)
-    description = str(violation.description)
-    name = match_template(violation_type, description)
-    template = templates.templates.get(name) if name else None
-    if template is not None:
-        rendered = render_template(template, values)
-        if rendered:
-            return " ".join(rendered.split())
-    text = sanitize_text(description, limit=MAX_DESCRIPTION_CHARS)
-    if not text:
-        text = sanitize_text(violation_type, limit=64) or "(no description given)"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Point:
+    """One numbered point of the prompt, as judged and worded.
+
+    Attributes:
+        number: Its position, from 1.
+        description: The dispatcher's description, sanitised.
+        template: The template used, or ``None`` (description spoken verbatim).
+        template_version: That template's version (0: built-in), or ``None``.
+        status: What the trip data says about it.
+        text: What the agent is told, on one line.
+    """
+
+    number: int
+    description: str
+    template: str | None
+    template_version: int | None
+    status: PointStatus
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuiltPrompt:
+    """A prompt and how it was made.
+
+    Attributes:
+        prompt: The agent's prompt.
+        points: Every point, in order (a very long list may not all fit the prompt).
+        template_versions: Template name -> version, for every template the prompt used.
+    """
+
+    prompt: str
+    points: tuple[Point, ...]
+    template_versions: Mapping[str, int]
+
+
+def _verbatim(violation_type: str, description: str) -> str:
+    if not description:
+        description = sanitize_text(violation_type, limit=64) or "(no description given)"
     if violation_type.strip().upper() == "REMINDER":
-        return f"Remind the driver: {text}"
-    return text
+        return f"Remind the driver: {description}"
+    return description
+
+
+def _not_confirmed(description: str) -> str:
+    """Neutral wording when an unconfirmed text is unusable: ask, never assert."""
+    flagged = f"Dispatch flagged this: {description}. " if description else ""
+    return (
+        f"{flagged}The trip data here does not confirm it, so do not state it as a fact: ask "
+        "the driver what they see."
+    )
+
+
+def _point(
+    number: int,
+    violation: ViolationLike,
+    values: Mapping[str, str],
+    templates: PromptTemplates,
+    thresholds: Thresholds,
+    trip: TripData,
+) -> Point:
+    violation_type = str(violation.type)
+    raw_description = str(violation.description)
+    description = sanitize_text(raw_description, limit=MAX_DESCRIPTION_CHARS)
+    name = match_template(violation_type, raw_description)
+    template = templates.templates.get(name) if name else None
+    if template is None:
+        return Point(
+            number=number,
+            description=description,
+            template=None,
+            template_version=None,
+            status=PointStatus.REMINDER,
+            text=_verbatim(violation_type, description),
+        )
+    judgement = (
+        judge(template.name, trip, thresholds)
+        if template.kind is TemplateKind.DATA_DRIVEN
+        else Judgement(PointStatus.REMINDER)
+    )
+    status = judgement.status
+    confirmed_or_reminder = status in (PointStatus.CONFIRMED, PointStatus.REMINDER)
+    source = template.text if confirmed_or_reminder else (template.unconfirmed_text or "")
+    text = " ".join(render_text(source, {**values, **judgement.values}).split())
+    if not text:
+        # An edited template that says nothing here: the dispatcher's words, but never as a
+        # fact when the data does not confirm them.
+        text = (
+            _verbatim(violation_type, description)
+            if confirmed_or_reminder
+            else _not_confirmed(description)
+        )
+    return Point(
+        number=number,
+        description=description,
+        template=template.name,
+        template_version=template.version,
+        status=status,
+        text=text,
+    )
 
 
 def _driver_block(values: Mapping[str, str]) -> str:
@@ -450,39 +557,38 @@ def _join(sections: Sequence[str]) -> str:
     return "\n\n".join(section for section in sections if section)
 
 
-def generate_enhanced_conversational_prompt(
+def build_prompt(
     driver_name: str,
     violations: Sequence[ViolationLike],
     trip_data: TripData,
     custom_rules: str | None,
     *,
     templates: PromptTemplates,
-) -> str:
-    """Build the voice agent's prompt for one call.
+    thresholds: Thresholds | None = None,
+) -> BuiltPrompt:
+    """Judge every point against the trip and build the voice agent's prompt for one call.
 
     In order: the system prompt, the driver block (full and first name), the numbered points to
-    discuss (one per violation, from its template filled with trip data, or its sanitised
-    description), the dispatcher's special instructions, and the closing reminders.
+    discuss (one per violation: its template's text for its status, filled with trip data, or
+    its sanitised description), the dispatcher's special instructions, and the closing
+    reminders.
 
     Args:
         driver_name: The driver's name from the request (sanitised here).
         violations: The violations and reminders, in the order to discuss them.
-        trip_data: The trip's live data; :meth:`TripData.empty` gives generic sentences.
+        trip_data: The trip's live data; :meth:`TripData.empty` judges every point ``no_data``.
         custom_rules: The dispatcher's extra instructions, or ``None``.
-        templates: Templates from :func:`load_prompt_templates` (or
-            :meth:`PromptTemplates.default`).
+        templates: The current templates (or :meth:`PromptTemplates.default`).
+        thresholds: Where readings become violations; defaults if ``None``.
 
     Returns:
-        The prompt: never contains ``{`` or ``}``, never longer than :data:`MAX_PROMPT_CHARS`.
+        The prompt (never contains ``{`` or ``}``, never longer than :data:`MAX_PROMPT_CHARS`),
+        its points and the template versions used.
     """
-    values = prompt_values(trip_data, driver_name=driver_name)
+    limits = thresholds or Thresholds()
+    values = prompt_values(trip_data, driver_name=driver_name, thresholds=limits)
 
-    head = _join(
-        [
-            render_template(templates.system_prompt, values),
-            _driver_block(values),
-        ]
-    )
+    head = _join([render_text(templates.system_prompt.text, values), _driver_block(values)])
     rules = sanitize_text(custom_rules, limit=MAX_CUSTOM_RULES_CHARS) if custom_rules else ""
     instructions = (
         "SPECIAL INSTRUCTIONS FROM THE DISPATCHER\n"
@@ -491,22 +597,59 @@ def generate_enhanced_conversational_prompt(
         if rules
         else ""
     )
-    closing = render_template(templates.closing_reminders, values)
+    closing = render_text(templates.closing_reminders.text, values)
     tail = _join([instructions, f"CLOSING REMINDERS\n{closing}" if closing else ""])
 
-    points = [
-        f"{number}. {_point_text(violation, values, templates)}"
+    points = tuple(
+        _point(number, violation, values, templates, limits, trip_data)
         for number, violation in enumerate(violations, start=1)
-    ] or [
+    )
+    lines = [f"{point.number}. {point.text}" for point in points] or [
         "1. No specific points were given: ask how the trip is going and whether the driver "
         "needs anything from dispatch."
     ]
 
-    prompt = _join([head, _points_section(points, budget=_points_budget(head, tail)), tail])
+    prompt = _join([head, _points_section(lines, budget=_points_budget(head, tail)), tail])
     if len(prompt) > MAX_PROMPT_CHARS:
         logger.warning("Prompt still over %d characters; cutting its end", MAX_PROMPT_CHARS)
         prompt = _cap(prompt, MAX_PROMPT_CHARS)
-    return prompt
+    versions = {
+        SYSTEM_PROMPT: templates.system_prompt.version,
+        CLOSING_REMINDERS: templates.closing_reminders.version,
+    }
+    for point in points:
+        if point.template is not None and point.template_version is not None:
+            versions[point.template] = point.template_version
+    return BuiltPrompt(prompt=prompt, points=points, template_versions=MappingProxyType(versions))
+
+
+def generate_enhanced_conversational_prompt(
+    driver_name: str,
+    violations: Sequence[ViolationLike],
+    trip_data: TripData,
+    custom_rules: str | None,
+    *,
+    templates: PromptTemplates,
+    thresholds: Thresholds | None = None,
+) -> str:
+    """The specification's named entry point: :func:`build_prompt`'s prompt text only.
+
+    Args:
+        driver_name: The driver's name from the request.
+        violations: The violations and reminders, in order.
+        trip_data: The trip's live data.
+        custom_rules: The dispatcher's extra instructions, or ``None``.
+        templates: The current templates.
+        thresholds: Where readings become violations; defaults if ``None``.
+    """
+    return build_prompt(
+        driver_name,
+        violations,
+        trip_data,
+        custom_rules,
+        templates=templates,
+        thresholds=thresholds,
+    ).prompt
 
 
 _POINTS_HEADER: Final = "POINTS TO DISCUSS"

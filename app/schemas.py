@@ -107,6 +107,10 @@ class CallRecord(BaseModel):
     provider_call_sid: str | None
     triggers_count: int
     simulated: bool
+    #: Template name -> version the prompt was built from (None: recorded before 0002).
+    template_versions: dict[str, int] | None = None
+    #: The prompt as sent (only when one attempt is fetched).
+    prompt: str | None = None
     created_at: str
     updated_at: str
 

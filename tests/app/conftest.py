@@ -27,7 +27,8 @@ from sqlalchemy.pool import NullPool
 
 from app.database import create_engine, create_session_factory, upgrade_database
 from app.db_models import DriverPrompt
-from app.default_prompts import DEFAULT_PROMPTS
+from app.default_prompts import DEFAULT_TEMPLATES
+from app.timeutil import utcnow
 
 POSTGRES_HOST = "127.0.0.1"
 POSTGRES_PORT = 5432
@@ -72,11 +73,14 @@ async def _reset_postgres(database: str) -> None:
                 [
                     {
                         "name": name,
-                        "when_true": when_true,
-                        "when_false": when_false,
-                        "description": description,
+                        "version": 1,
+                        "text": spec.text,
+                        "unconfirmed_text": spec.unconfirmed_text,
+                        "description": spec.description,
+                        "created_by": "built-in",
+                        "created_at": utcnow(),
                     }
-                    for name, (when_true, when_false, description) in DEFAULT_PROMPTS.items()
+                    for name, spec in DEFAULT_TEMPLATES.items()
                 ],
             )
     finally:

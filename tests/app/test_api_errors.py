@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from app.attempts import FAILED, UNKNOWN
+from app.prompts import BuiltPrompt
 from tests.app.service_fixtures import (
     API_KEY,
     ELEVENLABS,
@@ -431,11 +432,11 @@ async def test_simultaneous_calls_to_one_number_respect_the_limit(
     settings = make_settings(database_url, per_number_call_limit="1/10")
     async with serve(settings) as service:
         calls = service.services.calls
-        build_prompt = calls._build_prompt
+        build_prompt = calls.build_prompt
         arrived: list[str] = []
         both_arrived = asyncio.Event()
 
-        async def rendezvous(driver: Any, trip_id: str | None, fallback: str | None) -> str:
+        async def rendezvous(driver: Any, trip_id: str | None, fallback: str | None) -> BuiltPrompt:
             # Make "arriving together" deterministic: both requests get past the cool-down
             # check before either goes on (bounded, in case a fix serialises them earlier).
             arrived.append(driver.driverId)
@@ -445,7 +446,7 @@ async def test_simultaneous_calls_to_one_number_respect_the_limit(
                 await asyncio.wait_for(both_arrived.wait(), timeout=5)
             return await build_prompt(driver, trip_id, fallback)
 
-        monkeypatch.setattr(calls, "_build_prompt", rendezvous)
+        monkeypatch.setattr(calls, "build_prompt", rendezvous)
         responses = await asyncio.gather(
             service.call(call_body(driver_id="DRV-1")), service.call(call_body(driver_id="DRV-2"))
         )

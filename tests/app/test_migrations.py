@@ -26,7 +26,7 @@ from app.database import (
     upgrade_database,
 )
 from app.db_models import Base, CallAttempt, DriverPrompt, Trip
-from app.default_prompts import DEFAULT_PROMPTS
+from app.default_prompts import DEFAULT_TEMPLATES
 
 EXPECTED_COLUMNS = {
     "trips": {
@@ -43,7 +43,16 @@ EXPECTED_COLUMNS = {
         "sub_status",
         "updated_at",
     },
-    "driver_prompts": {"name", "when_true", "when_false", "description"},
+    "driver_prompts": {
+        "id",
+        "name",
+        "version",
+        "text",
+        "unconfirmed_text",
+        "description",
+        "created_by",
+        "created_at",
+    },
     "call_attempts": {
         "id",
         "call_sid",
@@ -64,6 +73,8 @@ EXPECTED_COLUMNS = {
         "response_body",
         "expires_at",
         "simulated",
+        "prompt",
+        "template_versions",
         "created_at",
         "updated_at",
     },
@@ -150,13 +161,14 @@ async def test_models_match_the_migrated_schema(engine: AsyncEngine) -> None:
 async def test_migration_seeds_the_default_prompts(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Every built-in template is in driver_prompts with its texts."""
+    """Every built-in template is in driver_prompts as version 1 with its texts."""
     async with session_factory() as session:
         rows = (await session.scalars(select(DriverPrompt))).all()
-    seeded = {row.name: (row.when_true, row.when_false, row.description) for row in rows}
-    assert seeded == DEFAULT_PROMPTS
-    assert "system_prompt" in seeded
-    assert "closing_reminders" in seeded
+    seeded = {row.name: (row.version, row.text, row.unconfirmed_text) for row in rows}
+    assert seeded == {
+        name: (1, spec.text, spec.unconfirmed_text) for name, spec in DEFAULT_TEMPLATES.items()
+    }
+    assert {row.created_by for row in rows} == {"built-in"}
 
 
 async def test_upgrade_twice_changes_nothing(
@@ -168,7 +180,7 @@ async def test_upgrade_twice_changes_nothing(
         version = await session.scalar(text("SELECT version_num FROM alembic_version"))
         count = await session.scalar(select(func.count()).select_from(DriverPrompt))
     assert version == HEAD
-    assert count == len(DEFAULT_PROMPTS)
+    assert count == len(DEFAULT_TEMPLATES)
 
 
 async def test_downgrade_to_base_and_back(database_url: str, engine: AsyncEngine) -> None:
@@ -257,7 +269,7 @@ async def test_concurrent_upgrades_migrate_once(
         version = await session.scalar(text("SELECT version_num FROM alembic_version"))
         count = await session.scalar(select(func.count()).select_from(DriverPrompt))
     assert version == HEAD
-    assert count == len(DEFAULT_PROMPTS)
+    assert count == len(DEFAULT_TEMPLATES)
 
 
 async def test_utc_datetime_comes_back_aware_utc(

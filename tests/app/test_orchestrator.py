@@ -12,6 +12,7 @@ from app.orchestrator import (
     make_drivers_violation_batch_call_elevenlabs,
     new_call_sid,
 )
+from app.prompts import BuiltPrompt
 from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import (
     ELEVENLABS,
@@ -154,10 +155,10 @@ async def test_crash_before_dialling_releases_the_key(
     async with serve(make_settings(database_url), raise_app_exceptions=False) as service:
         calls = service.services.calls
 
-        async def broken_prompt(*args: object, **kwargs: object) -> str:
+        async def broken_prompt(*args: object, **kwargs: object) -> BuiltPrompt:
             raise RuntimeError("template table is corrupt")
 
-        monkeypatch.setattr(calls, "_build_prompt", broken_prompt)
+        monkeypatch.setattr(calls, "build_prompt", broken_prompt)
         crashed = await service.call(idempotency_key="order-1")
         monkeypatch.undo()
         retried = await service.call(idempotency_key="order-1")

@@ -9,24 +9,25 @@ from dataclasses import dataclass, replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db_models import DriverPrompt
-from app.default_prompts import DEFAULT_PROMPTS, VIOLATION_TEMPLATE_NAMES
+from app.default_prompts import DEFAULT_TEMPLATES, VIOLATION_TEMPLATE_NAMES, TemplateKind
 from app.prompts import (
     MAX_CUSTOM_RULES_CHARS,
     MAX_DESCRIPTION_CHARS,
     MAX_PROMPT_CHARS,
     PromptTemplate,
     PromptTemplates,
+    build_prompt,
     generate_enhanced_conversational_prompt,
-    load_prompt_templates,
     match_template,
     prompt_values,
-    render_template,
+    render_text,
     sanitize_text,
 )
+from app.template_store import TemplateStore
 from app.trips import TripData
 
 
@@ -149,13 +150,14 @@ def test_every_template_name_used_as_type_maps_to_itself(name: str) -> None:
 @pytest.mark.parametrize("name", VIOLATION_TEMPLATE_NAMES)
 def test_every_template_with_or_without_data_has_no_braces(name: str, trip_name: str) -> None:
     """Each default template renders to non-empty text without braces, whatever the trip."""
-    prompt = _prompt([Violation("VIOLATION", "x")], TRIPS[trip_name], templates=DEFAULTS)
-    rendered = render_template(DEFAULTS.templates[name], prompt_values(TRIPS[trip_name]))
-    assert rendered
-    _assert_no_braces(rendered)
-    _assert_no_braces(prompt)
-    prompt_with_type = _prompt([Violation(name, "")], TRIPS[trip_name])
-    assert _points(prompt_with_type) == [f"1. {' '.join(rendered.split())}"]
+    built = build_prompt(
+        "Marcus Bell", [Violation(name, "")], TRIPS[trip_name], None, templates=DEFAULTS
+    )
+    (point,) = built.points
+    assert point.template == name
+    assert point.text
+    _assert_no_braces(built.prompt)
+    assert _points(built.prompt) == [f"1. {point.text}"]
 
 
 def test_example_trip_fills_temperature_fuel_and_miles() -> None:
@@ -172,7 +174,7 @@ def test_location_and_flags_are_filled_from_the_trip() -> None:
     values = prompt_values(replace(EXAMPLE_TRIP, out_of_route=True, trailer_check_ok=False))
     assert values["current_location"] == "I-55 N near Springfield, IL"
     assert values["out_of_route"] == "off the planned route"
-    assert values["trailer_check"] == "not done"
+    assert values["trailer_check"] == "not passed"
     prompt = _prompt([Violation("VIOLATION", "Out of route")])
     assert "last seen at I-55 N near Springfield, IL." in prompt
 
@@ -204,45 +206,68 @@ def test_missing_or_non_finite_values_are_left_out() -> None:
     values = prompt_values(
         TripData(trip_id="T", current_temp_f=math.nan, set_point_f=math.inf, current_location=" ")
     )
-    assert values == {"trip_id": "T"}
+    assert values == {
+        "trip_id": "T",
+        "temp_tolerance_f": "2°F",
+        "required_fuel_percent": "50%",
+        "early_stop_miles": "200 miles",
+    }
 
 
 def test_missing_data_uses_the_generic_sentence() -> None:
-    """Without a set point the temperature point uses when_false and shows no number."""
+    """Without a set point the temperature point is unconfirmed and shows no number."""
     prompt = _prompt([Violation("VIOLATION", "Temperature not equal to set point")], PARTIAL_TRIP)
     assert _points(prompt) == [
-        "1. The trailer temperature is not at the set point. Ask the driver to check the reefer "
-        "unit and its settings and bring the trailer back to the set point, and ask whether they "
-        "have noticed any problem with the unit."
+        "1. Dispatch flagged the reefer temperature, but the trip data here does not confirm it. "
+        "Ask the driver what the reefer display shows right now and whether the unit is running "
+        "normally."
     ]
     assert "38" not in prompt
 
 
 def test_sentences_with_unfillable_placeholders_are_dropped() -> None:
-    """Without when_false, only the sentences whose values are missing disappear."""
-    template = PromptTemplate("fuel", "Fuel is at {fuel_percent}. Plan a stop. Near {nowhere}!")
-    assert render_template(template, prompt_values(EXAMPLE_TRIP)) == "Fuel is at 18%. Plan a stop."
-    assert render_template(template, {}) == "Plan a stop."
+    """Only the sentences whose values are missing disappear."""
+    text = "Fuel is at {fuel_percent}. Plan a stop. Near {nowhere}!"
+    assert render_text(text, prompt_values(EXAMPLE_TRIP)) == "Fuel is at 18%. Plan a stop."
+    assert render_text(text, {}) == "Plan a stop."
 
 
 def test_malformed_operator_templates_never_leak_braces() -> None:
     """Bad placeholders in an edited template are dropped instead of crashing or leaking."""
-    template = PromptTemplate(
-        "fuel",
+    text = (
         "Index {0}. Spec {fuel_percent:.1f}. Conversion {fuel_percent!r}. Attribute {a.b}. "
-        "Single { brace. Escaped {{literal}} braces. Keep {fuel_percent}.",
+        "Single { brace. Escaped {{literal}} braces. Keep {fuel_percent}."
     )
-    rendered = render_template(template, prompt_values(EXAMPLE_TRIP))
+    rendered = render_text(text, prompt_values(EXAMPLE_TRIP))
     assert rendered == "Escaped literal braces. Keep 18%."
 
 
 def test_a_template_that_renders_empty_falls_back_to_the_description() -> None:
-    """If every sentence of a template is dropped, the dispatcher's text is used instead."""
-    templates = replace(
-        DEFAULTS, templates={"fuel": PromptTemplate("fuel", "Fuel at {fuel_percent}.")}
+    """If every sentence of a template is dropped, the dispatcher's text is used, as a fact only
+    when the trip confirms it."""
+    fuel = PromptTemplate(
+        name="fuel",
+        kind=TemplateKind.DATA_DRIVEN,
+        text="Fuel at {fuel_percent}. Near {current_location}.",
+        unconfirmed_text="Near {current_location}.",
     )
-    prompt = _prompt([Violation("VIOLATION", "Fuel is low")], TripData.empty(), templates=templates)
-    assert _points(prompt) == ["1. Fuel is low"]
+    templates = replace(DEFAULTS, templates={"fuel": fuel})
+    low = TripData(trip_id="T", fuel_percent=10)
+    assert _points(_prompt([Violation("VIOLATION", "Fuel is low")], low, templates=templates)) == [
+        "1. Fuel at 10%."
+    ]
+    unconfirmed = _points(
+        _prompt([Violation("VIOLATION", "Fuel is low")], TripData.empty(), templates=templates)
+    )
+    assert unconfirmed == [
+        "1. Dispatch flagged this: Fuel is low. The trip data here does not confirm it, so do "
+        "not state it as a fact: ask the driver what they see."
+    ]
+    bare = replace(fuel, text="Near {current_location}.")
+    templates = replace(DEFAULTS, templates={"fuel": bare})
+    assert _points(_prompt([Violation("VIOLATION", "Fuel is low")], low, templates=templates)) == [
+        "1. Fuel is low"
+    ]
 
 
 # --- assembling the prompt ------------------------------------------------------------------
@@ -365,7 +390,7 @@ def test_many_points_are_trimmed_to_keep_the_closing_block() -> None:
 
 def test_oversized_operator_templates_still_fit_the_cap() -> None:
     """Even huge edited templates cannot push the prompt past the cap."""
-    huge = PromptTemplate("system_prompt", "Be nice. " * 5000)
+    huge = PromptTemplate(name="system_prompt", kind=TemplateKind.FIXED, text="Be nice. " * 5000)
     templates = replace(DEFAULTS, system_prompt=huge, closing_reminders=huge)
     prompt = _prompt([Violation("speeding", "z" * 600)] * 40, templates=templates)
     assert len(prompt) <= MAX_PROMPT_CHARS
@@ -403,53 +428,56 @@ def test_sanitize_text_caps_length_with_an_ellipsis() -> None:
 # --- templates from the database ------------------------------------------------------------
 
 
-async def test_load_prompt_templates_reads_the_seeded_rows(
+async def test_store_reads_the_seeded_rows(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Loading from a freshly migrated database gives the built-in templates."""
-    async with session_factory() as session:
-        templates = await load_prompt_templates(session)
-    assert templates.system_prompt == DEFAULTS.system_prompt
-    assert templates.closing_reminders == DEFAULTS.closing_reminders
-    assert dict(templates.templates) == dict(DEFAULTS.templates)
-    assert set(templates.templates) == set(DEFAULT_PROMPTS) - {"system_prompt", "closing_reminders"}
+    """Loading from a freshly migrated database gives the built-in texts as version 1."""
+    templates = await TemplateStore(session_factory=session_factory).current()
+    assert templates.system_prompt.text == DEFAULTS.system_prompt.text
+    assert templates.closing_reminders.text == DEFAULTS.closing_reminders.text
+    assert {name: replace(t, version=0) for name, t in templates.templates.items()} == dict(
+        DEFAULTS.templates
+    )
+    assert {t.version for t in templates.templates.values()} == {1}
+    assert set(templates.templates) == set(VIOLATION_TEMPLATE_NAMES)
 
 
 async def test_edited_rows_change_the_prompt(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """An operator's edit of a template row is used in the next prompt."""
-    async with session_factory() as session, session.begin():
-        await session.execute(
-            update(DriverPrompt)
-            .where(DriverPrompt.name == "fuel")
-            .values(when_true="Tank shows {fuel_percent}.", when_false="Tank is low.")
-        )
-    async with session_factory() as session:
-        templates = await load_prompt_templates(session)
-    assert _points(_prompt(EXAMPLE_VIOLATIONS[1:2], templates=templates)) == ["1. Tank shows 18%."]
+    """An operator's new version of a template is used in the next prompt."""
+    store = TemplateStore(session_factory=session_factory)
+    await store.save(
+        "fuel",
+        text="Tank shows {fuel_percent}. Plan fuel.",
+        unconfirmed_text="Ask about the tank.",
+        author="tests",
+    )
+    templates = await store.current()
+    assert _points(_prompt(EXAMPLE_VIOLATIONS[1:2], templates=templates)) == [
+        "1. Tank shows 18%. Plan fuel."
+    ]
     assert _points(_prompt(EXAMPLE_VIOLATIONS[1:2], TripData.empty(), templates=templates)) == [
-        "1. Tank is low."
+        "1. Ask about the tank."
     ]
 
 
-async def test_missing_fixed_rows_fall_back_to_the_built_in_text(
+async def test_missing_rows_fall_back_to_the_built_in_text(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Deleting the system prompt or closing rows does not leave the agent without them."""
+    """Deleting a template's rows by hand does not leave the agent without it."""
     async with session_factory() as session, session.begin():
         await session.execute(
             delete(DriverPrompt).where(
                 DriverPrompt.name.in_(["system_prompt", "closing_reminders", "pallet_count"])
             )
         )
-    async with session_factory() as session:
-        templates = await load_prompt_templates(session)
+    templates = await TemplateStore(session_factory=session_factory).current()
     assert templates.system_prompt == DEFAULTS.system_prompt
     assert templates.closing_reminders == DEFAULTS.closing_reminders
-    assert "pallet_count" not in templates.templates
+    assert templates.templates["pallet_count"] == DEFAULTS.templates["pallet_count"]
     prompt = _prompt([Violation("REMINDER", "Confirm pallet count")], templates=templates)
-    assert _points(prompt) == ["1. Remind the driver: Confirm pallet count"]
+    assert _points(prompt) == [f"1. {DEFAULT_TEMPLATES['pallet_count'].text}"]
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -499,13 +527,10 @@ def test_prompt_never_has_braces_and_never_exceeds_the_cap(
 
 
 @settings(max_examples=200, deadline=None)
-@given(when_true=_nasty_text, when_false=st.one_of(st.none(), _nasty_text), trip=_trips)
-def test_any_operator_template_renders_without_braces(
-    when_true: str, when_false: str | None, trip: TripData
-) -> None:
+@given(text=_nasty_text, trip=_trips)
+def test_any_operator_template_renders_without_braces(text: str, trip: TripData) -> None:
     """Even a garbled template row cannot make the renderer emit a brace or raise."""
-    template = PromptTemplate("fuel", when_true, when_false)
-    rendered = render_template(template, prompt_values(trip, driver_name="Test Driver"))
+    rendered = render_text(text, prompt_values(trip, driver_name="Test Driver"))
     _assert_no_braces(rendered)
 
 

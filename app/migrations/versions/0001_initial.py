@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.default_prompts import DEFAULT_PROMPTS
+from app.legacy_prompts import PROMPTS_0001
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
@@ -63,7 +63,7 @@ def upgrade() -> None:
                 "when_false": when_false,
                 "description": description,
             }
-            for name, (when_true, when_false, description) in DEFAULT_PROMPTS.items()
+            for name, (when_true, when_false, description) in PROMPTS_0001.items()
         ],
     )
 
