@@ -1,4 +1,4 @@
-"""The `violation-calls` command: serve, demo, db upgrade, trips import."""
+"""The `violation-calls` command: serve, demo, db upgrade, trips import, templates."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .cli_templates import add_template_commands, run_template_command
 from .config import Settings
 from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
 from .trips import TripImportError, import_trips_csv
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     trip_commands = trips.add_subparsers(dest="trips_command", required=True)
     trips_import = trip_commands.add_parser("import", help="load trips from a CSV file")
     trips_import.add_argument("file", type=Path)
+
+    add_template_commands(commands)
     return parser
 
 
@@ -60,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_demo(host=args.host, port=args.port, database_url=args.database_url))
         return 0
     url = Settings().database_url or DEFAULT_DATABASE_URL
+    if args.command == "templates":
+        return run_template_command(args, url)
     if args.command == "db":
         upgrade_database(url)
         print(f"database at {_safe_url(url)} is up to date")  # noqa: T201 - CLI output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -196,3 +197,12 @@ async def test_downgrade_keeps_the_newest_text(
     fuel, temperature = await store.get("fuel"), await store.get("temperature")
     assert (fuel.text, fuel.created_by) == ("Newest. Text.", "migrated")
     assert temperature.created_by == "built-in"
+
+
+def test_docs_describe_every_template_and_placeholder() -> None:
+    """docs/prompts.md names every template and every placeholder an editor can use."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "prompts.md").read_text("utf-8")
+    for name, spec in DEFAULT_TEMPLATES.items():
+        assert f"| `{name}` |" in docs, name
+        for placeholder in spec.placeholders:
+            assert f"{{{placeholder}}}" in docs, placeholder
