@@ -6,13 +6,12 @@ reads them.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import voice_providers as defaults
@@ -22,6 +21,12 @@ from voice_providers import RetryPolicy, default_timeout
 DATABASE_WAIT_SECONDS = 30.0
 
 _CALLER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*", re.ASCII)
+
+#: Bounds of PER_NUMBER_CALL_LIMIT: beyond them a value is a typo, and a window of billions
+#: of minutes overflows the date arithmetic of every call.
+MAX_CALLS_PER_WINDOW = 1000
+MAX_WINDOW_MINUTES = 30 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,10 @@ class ApiClient:
 class Settings(BaseSettings):
     """Everything the service reads at start-up; every field is documented in `.env.example`."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused value may be a secret (API_KEYS, a URL with a password).
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     voice_provider: str = "vapi"
     # Kept out of repr: a PostgreSQL URL may carry a password.
@@ -59,26 +67,42 @@ class Settings(BaseSettings):
     dispatcher_transfer_number: str = ""
     app_env: Literal["development", "production"] = "development"
     per_number_call_limit: str = "3/10"
-    dedupe_window_seconds: int = Field(default=120, ge=0)
-    idempotency_ttl_hours: int = Field(default=24, ge=24)
-    pending_timeout_seconds: int = Field(default=300, ge=60)
-    max_concurrent_calls: int = Field(default=10, ge=1)
-    call_queue_timeout_seconds: float = Field(default=2.0, ge=0)
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Every number has an upper bound and floats must be finite: a huge value overflows date
+    # arithmetic at request time (a 500 on every call) and `inf`/`nan` disable what they bound.
+    dedupe_window_seconds: int = Field(default=120, ge=0, le=24 * 3600)
+    idempotency_ttl_hours: int = Field(default=24, ge=24, le=366 * 24)
+    pending_timeout_seconds: int = Field(default=300, ge=60, le=24 * 3600)
+    max_concurrent_calls: int = Field(default=10, ge=1, le=1000)
+    call_queue_timeout_seconds: float = Field(default=2.0, ge=0, le=60, allow_inf_nan=False)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     # Judging points against the trip (app/judging.py).
     temp_tolerance_f: float = Field(default=2.0, ge=0, allow_inf_nan=False)
     required_fuel_percent: float = Field(default=50.0, ge=0, le=100, allow_inf_nan=False)
 
     retry_attempts: int = Field(default=defaults.RETRY_ATTEMPTS, ge=1, le=10)
-    retry_wait_initial: float = Field(default=defaults.RETRY_WAIT_INITIAL, ge=0)
-    retry_wait_max: float = Field(default=defaults.RETRY_WAIT_MAX, ge=0)
-    retry_wait_jitter: float = Field(default=defaults.RETRY_WAIT_JITTER, ge=0)
-    retry_after_cap: float = Field(default=defaults.RETRY_AFTER_CAP, ge=0)
-    retry_timeout: float = Field(default=defaults.RETRY_TIMEOUT, gt=0)
+    retry_wait_initial: float = Field(
+        default=defaults.RETRY_WAIT_INITIAL, ge=0, le=60, allow_inf_nan=False
+    )
+    retry_wait_max: float = Field(
+        default=defaults.RETRY_WAIT_MAX, ge=0, le=300, allow_inf_nan=False
+    )
+    retry_wait_jitter: float = Field(
+        default=defaults.RETRY_WAIT_JITTER, ge=0, le=60, allow_inf_nan=False
+    )
+    retry_after_cap: float = Field(
+        default=defaults.RETRY_AFTER_CAP, ge=0, le=300, allow_inf_nan=False
+    )
+    retry_timeout: float = Field(default=defaults.RETRY_TIMEOUT, gt=0, le=600, allow_inf_nan=False)
 
-    provider_timeout_seconds: float = Field(default=defaults.POST_TIMEOUT, gt=0)
-    provider_connect_timeout_seconds: float = Field(default=defaults.CONNECT_TIMEOUT, gt=0)
-    provider_pool_timeout_seconds: float = Field(default=defaults.POOL_TIMEOUT, gt=0)
+    provider_timeout_seconds: float = Field(
+        default=defaults.POST_TIMEOUT, gt=0, le=300, allow_inf_nan=False
+    )
+    provider_connect_timeout_seconds: float = Field(
+        default=defaults.CONNECT_TIMEOUT, gt=0, le=60, allow_inf_nan=False
+    )
+    provider_pool_timeout_seconds: float = Field(
+        default=defaults.POOL_TIMEOUT, gt=0, le=60, allow_inf_nan=False
+    )
 
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_full_phone_numbers: bool = False
@@ -101,6 +125,14 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not re.fullmatch(r"\+[1-9]\d{6,14}", value):
             raise ValueError("DISPATCHER_TRANSFER_NUMBER must be in E.164, e.g. +13125550100")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # Set but unusable must never mean "auth off": refuse it in every APP_ENV.
+        if value is not None:
+            parse_api_keys(value.get_secret_value())
         return value
 
     @field_validator("per_number_call_limit")
@@ -169,50 +201,119 @@ class Settings(BaseSettings):
         )
 
     def api_clients(self) -> list[ApiClient]:
-        """Callers from `API_KEYS`: ``name=key`` entries, or bare keys named by a key hash."""
+        """Callers from `API_KEYS` (see `parse_api_keys`); empty when it is unset."""
         if self.api_keys is None:
             return []
-        clients = []
-        for entry in self.api_keys.get_secret_value().split(","):
-            client = _parse_api_key_entry(entry.strip())
-            if client is not None:
-                clients.append(client)
-        return clients
+        return parse_api_keys(self.api_keys.get_secret_value())
 
 
-def _parse_api_key_entry(entry: str) -> ApiClient | None:
-    """One `API_KEYS` entry; None when it holds no key.
+def parse_api_keys(text: str) -> list[ApiClient]:
+    """Parse `API_KEYS`: comma-separated ``name=key`` entries or bare keys.
+
+    A bare key's caller is named ``client-N`` by its position N in the list (1-based), never
+    by anything derived from the key: caller names are shown to every client.
+
+    Raises:
+        ValueError: One line, never echoing a key: the value is blank, an entry is empty or
+            has no key, or two entries share a name or a key.
+    """
+    entries = text.split(",")
+    if not text.strip():
+        raise ValueError(
+            "API_KEYS is set but holds no key; unset it to run without auth (development only)"
+        )
+    clients: list[ApiClient] = []
+    for position, entry in enumerate(entries, start=1):
+        client = _parse_api_key_entry(entry.strip(), position=position)
+        for earlier in clients:
+            if earlier.name == client.name:
+                raise ValueError(f"API_KEYS names the client {client.name!r} twice")
+            if earlier.key.get_secret_value() == client.key.get_secret_value():
+                raise ValueError(
+                    f"API_KEYS gives clients {earlier.name!r} and {client.name!r} the same key"
+                )
+        clients.append(client)
+    return clients
+
+
+def _parse_api_key_entry(entry: str, *, position: int) -> ApiClient:
+    """One `API_KEYS` entry.
 
     ``name=key`` only when the name looks like a name and the key is not just base64
     padding: a bare key such as ``dGVzdGtleQ==`` must never become name ``dGVzdGtleQ`` with
     key ``=`` (the header ``X-API-Key: =`` would then authenticate).
+
+    Raises:
+        ValueError: The entry is empty, or it names a client but gives no key.
     """
+    if not entry.strip("="):
+        raise ValueError(
+            f"API_KEYS entry {position} is empty (a stray comma or a lone '='): every entry "
+            "must hold a key"
+        )
     name, sep, key = (part.strip() for part in entry.partition("="))
-    if sep and _CALLER_NAME.fullmatch(name) and key.strip("="):
-        return ApiClient(name=name, key=SecretStr(key))
-    if sep and not key:
-        return None  # `name=` with nothing after it authorises nothing
-    if not entry:
-        return None
-    return ApiClient(
-        name="key-" + hashlib.sha256(entry.encode()).hexdigest()[:8], key=SecretStr(entry)
-    )
+    if sep and _CALLER_NAME.fullmatch(name):
+        if key.strip("="):
+            return ApiClient(name=name, key=SecretStr(key))
+        if not key:
+            raise ValueError(f"API_KEYS entry {position} ({name}=) has no key after '='")
+    return ApiClient(name=f"client-{position}", key=SecretStr(entry))
 
 
 def parse_call_limit(value: str) -> CallLimit:
     """Parse ``N/MINUTES`` (``0`` disables).
 
     Raises:
-        ValueError: The text is neither ``0`` nor ``N/M`` with non-negative integers.
+        ValueError: One line: the text is neither ``0`` nor ``N/M`` with N in 1-1000 and M in
+            1-43200 (30 days). ``3/0`` or ``0/10`` would silently disable the limit, so only
+            ``0`` does.
     """
     text = value.strip()
     if text == "0":
         return CallLimit(0, 0)
-    calls, sep, minutes = text.partition("/")
-    if not sep or not calls.strip().isdigit() or not minutes.strip().isdigit():
-        raise ValueError("PER_NUMBER_CALL_LIMIT must be N/MINUTES (e.g. 3/10) or 0")
-    return CallLimit(int(calls), int(minutes))
+    match = _CALL_LIMIT.fullmatch(text)
+    if match is None:
+        raise ValueError("PER_NUMBER_CALL_LIMIT must be N/MINUTES (e.g. 3/10) or 0 to disable it")
+    # More than nine digits is out of range anyway; int() of huge digit strings is refused.
+    calls, minutes = (int(part) if len(part) <= 9 else 10**9 for part in match.groups())
+    if not 1 <= calls <= MAX_CALLS_PER_WINDOW:
+        raise ValueError(
+            f"PER_NUMBER_CALL_LIMIT calls must be 1-{MAX_CALLS_PER_WINDOW} "
+            "(write 0 to disable the limit)"
+        )
+    if not 1 <= minutes <= MAX_WINDOW_MINUTES:
+        raise ValueError(
+            f"PER_NUMBER_CALL_LIMIT minutes must be 1-{MAX_WINDOW_MINUTES} (30 days; "
+            "write 0 to disable the limit)"
+        )
+    return CallLimit(calls, minutes)
 
 
 class StartupError(RuntimeError):
     """The service refuses to start; the message says which setting to fix."""
+
+
+def one_line_reason(error: ValidationError) -> str:
+    """A settings error as one line naming each variable, without the refused values."""
+    reasons = []
+    # A provider's settings class is named when its field name alone would be ambiguous.
+    prefix = "" if error.title == Settings.__name__ else f"{error.title} "
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        variable = "_".join(str(part) for part in item["loc"]).upper()
+        if variable and variable not in message:
+            message = f"{prefix}{variable}: {message}"
+        reasons.append(message)
+    return " ".join(f"invalid settings: {'; '.join(reasons)}".split())
+
+
+def load_settings() -> Settings:
+    """`Settings` from the environment and `.env`.
+
+    Raises:
+        StartupError: A setting is invalid; the message is one line naming it.
+    """
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise StartupError(one_line_reason(e)) from None

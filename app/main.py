@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pluggy
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voice_providers import (
@@ -25,7 +26,7 @@ from voice_providers import (
 from .attempts import AttemptPolicy, Attempts
 from .body_limit import STATE_KEY as BODY_LIMIT_KEY
 from .body_limit import BodySizeLimitMiddleware
-from .config import Settings, StartupError
+from .config import Settings, StartupError, load_settings, one_line_reason
 from .database import (
     DEFAULT_DATABASE_URL,
     create_engine,
@@ -66,7 +67,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        config = settings or Settings()
+        config = settings or load_settings()
         configure_logging(config.log_level)
         _refuse_unsafe_production(config)
         url = config.database_url or DEFAULT_DATABASE_URL
@@ -80,15 +81,19 @@ def create_app(
             http_client = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=config.http_timeout)
             )
-            registry = build_registry(
-                plugin_manager or get_plugin_manager(),
-                context=ProviderContext(
-                    http_client=http_client,
-                    retry_policy=config.retry_policy,
-                    settings_overrides=provider_settings or {},
-                    simulated=simulated,
-                ),
-            )
+            try:
+                registry = build_registry(
+                    plugin_manager or get_plugin_manager(),
+                    context=ProviderContext(
+                        http_client=http_client,
+                        retry_policy=config.retry_policy,
+                        settings_overrides=provider_settings or {},
+                        simulated=simulated,
+                    ),
+                )
+            except ValidationError as e:
+                # A provider's settings are invalid (not just missing): refuse to start.
+                raise StartupError(one_line_reason(e)) from None
             stack.push_async_callback(registry.aclose)
             _check_flag(config, registry)
             services = _services(config, http_client, registry, engine, simulated)

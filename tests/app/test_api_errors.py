@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -212,8 +213,21 @@ async def test_named_api_key_is_recorded_as_the_caller(database_url: str) -> Non
         named_record = await service.record(named.json()["call_sid"])
         bare_record = await service.record(bare.json()["call_sid"])
     assert named_record.caller == "dispatch"
-    assert bare_record.caller.startswith("key-")
-    assert OTHER_API_KEY not in bare_record.caller
+    assert bare_record.caller == "client-2"
+
+
+async def test_listed_caller_names_reveal_nothing_of_a_bare_key(database_url: str) -> None:
+    """`GET /driver_data/calls` shows a bare key's caller as `client-N`, no digest of the key."""
+    settings = make_settings(database_url, api_keys=f"{API_KEY},{OTHER_API_KEY}")
+    async with serve(settings) as service:
+        placed = await service.call(call_body(driver_id="DRV-1"), api_key=OTHER_API_KEY)
+        assert placed.status_code == 200, placed.text
+        listing = await service.client.get("/driver_data/calls", headers={"X-API-Key": API_KEY})
+    assert listing.status_code == 200, listing.text
+    [listed] = listing.json()["calls"]
+    assert listed["caller"] == "client-2"
+    digest = hashlib.sha256(OTHER_API_KEY.encode()).hexdigest()
+    assert not any(digest[i : i + 6] in listing.text for i in range(len(digest) - 5))
 
 
 async def test_without_api_keys_calls_are_anonymous(database_url: str) -> None:

@@ -37,8 +37,7 @@ def _settings(**values: Any) -> Settings:
         (" 0 ", CallLimit(0, 0), False),
         ("3/10", CallLimit(3, 10), True),
         (" 1 / 5 ", CallLimit(1, 5), True),
-        ("0/10", CallLimit(0, 10), False),
-        ("3/0", CallLimit(3, 0), False),
+        ("1000/43200", CallLimit(1000, 43200), True),
     ],
 )
 def test_call_limit_parses(text: str, limit: CallLimit, enabled: bool) -> None:
@@ -49,7 +48,25 @@ def test_call_limit_parses(text: str, limit: CallLimit, enabled: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "garbage", "3", "3/", "/10", "-1/10", "3/-1", "1.5/10", "3/10/2", "3 per 10"]
+    "text",
+    [
+        "",
+        "garbage",
+        "3",
+        "3/",
+        "/10",
+        "-1/10",
+        "3/-1",
+        "1.5/10",
+        "3/10/2",
+        "3 per 10",
+        "\u00b3/10",
+        "3/0",
+        "0/10",
+        "3/100000000000",
+        "1001/10",
+        "3/43201",
+    ],
 )
 def test_call_limit_refuses_garbage(text: str) -> None:
     """Anything but `0` or `N/M` with whole numbers raises a ValueError naming the format."""
@@ -116,20 +133,43 @@ def test_api_keys_unset_means_no_clients() -> None:
 
 
 def test_api_keys_parse_named_and_bare_entries() -> None:
-    """`name=key` entries keep their name; bare keys get a stable name that is not the key."""
-    settings = _settings(api_keys=f" dispatch-ui = {API_KEY} , bare-key-123 ,, ")
+    """`name=key` entries keep their name; bare keys are named `client-N` by position."""
+    settings = _settings(api_keys=f" dispatch-ui = {API_KEY} , bare-key-123 ")
     clients = settings.api_clients()
     assert [c.key.get_secret_value() for c in clients] == [API_KEY, "bare-key-123"]
-    assert clients[0].name == "dispatch-ui"
-    assert clients[1].name.startswith("key-")
-    assert "bare-key-123" not in clients[1].name
-    assert clients[1].name == _settings(api_keys="bare-key-123").api_clients()[0].name
+    assert [c.name for c in clients] == ["dispatch-ui", "client-2"]
 
 
-def test_api_keys_skip_entries_without_a_key() -> None:
-    """An entry `name=` (no key) authorises nothing."""
-    clients = _settings(api_keys="scheduler=,  ,dispatch=k-1").api_clients()
-    assert [(c.name, c.key.get_secret_value()) for c in clients] == [("dispatch", "k-1")]
+def test_bare_key_names_do_not_depend_on_the_key() -> None:
+    """Two different bare keys in the same position get the same name: nothing of the key leaks."""
+    first = _settings(api_keys="bare-key-123").api_clients()
+    second = _settings(api_keys="another-key-456").api_clients()
+    assert [c.name for c in first] == [c.name for c in second] == ["client-1"]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        pytest.param("dispatch-ui=", "API_KEYS entry 1 (dispatch-ui=) has no key", id="blank-key"),
+        pytest.param("a=,b=", "API_KEYS entry 1 (a=) has no key", id="two-blank-keys"),
+        pytest.param(",", "API_KEYS entry 1 is empty", id="lone-comma"),
+        pytest.param(" ", "API_KEYS is set but holds no key", id="blank"),
+        pytest.param("", "API_KEYS is set but holds no key", id="empty"),
+        pytest.param("=", "API_KEYS entry 1 is empty", id="lone-equals"),
+        pytest.param("dispatch=k-1,,", "API_KEYS entry 2 is empty", id="trailing-commas"),
+        pytest.param("scheduler=,dispatch=k-1", "API_KEYS entry 1 (scheduler=)", id="one-blank"),
+        pytest.param("a=k-1,a=k-2", "names the client 'a' twice", id="same-name"),
+        pytest.param("a=k-1,b=k-1", "clients 'a' and 'b' the same key", id="same-key"),
+        pytest.param("k-1,client-1=k-2", "names the client 'client-1' twice", id="name-clash"),
+    ],
+)
+def test_api_keys_without_a_usable_key_are_refused(value: str, reason: str) -> None:
+    """An API_KEYS value with an empty or key-less entry fails settings, in one line."""
+    with pytest.raises(ValidationError) as raised:
+        _settings(api_keys=value)
+    assert reason in str(raised.value)
+    for secret in ("k-1", "k-2"):
+        assert secret not in str(raised.value)
 
 
 def test_api_keys_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,6 +261,24 @@ async def test_providers_get_the_overridden_policy(tmp_path: Path) -> None:
         pytest.param({"max_body_bytes": 100}, id="body-cap-below-1k"),
         pytest.param({"max_concurrent_calls": 0}, id="no-concurrency"),
         pytest.param({"dedupe_window_seconds": -1}, id="negative-window"),
+        pytest.param({"dedupe_window_seconds": 10**12}, id="window-overflows"),
+        pytest.param({"idempotency_ttl_hours": 10**9}, id="ttl-overflows"),
+        pytest.param({"pending_timeout_seconds": 10**12}, id="pending-timeout-overflows"),
+        pytest.param({"max_concurrent_calls": 10**9}, id="concurrency-absurd"),
+        pytest.param({"max_body_bytes": 10**12}, id="body-cap-absurd"),
+        pytest.param({"call_queue_timeout_seconds": "inf"}, id="queue-timeout-inf"),
+        pytest.param({"call_queue_timeout_seconds": "nan"}, id="queue-timeout-nan"),
+        pytest.param({"retry_timeout": "inf"}, id="retry-timeout-inf"),
+        pytest.param({"retry_after_cap": 10**9}, id="retry-after-cap-absurd"),
+        pytest.param({"retry_wait_max": "nan"}, id="retry-wait-nan"),
+        pytest.param({"retry_wait_initial": -1}, id="retry-wait-negative"),
+        pytest.param({"retry_wait_jitter": "inf"}, id="jitter-inf"),
+        pytest.param({"provider_timeout_seconds": "inf"}, id="read-timeout-inf"),
+        pytest.param({"provider_timeout_seconds": 0}, id="read-timeout-zero"),
+        pytest.param({"provider_connect_timeout_seconds": "nan"}, id="connect-timeout-nan"),
+        pytest.param({"provider_pool_timeout_seconds": 10**6}, id="pool-timeout-absurd"),
+        pytest.param({"per_number_call_limit": "3/0"}, id="limit-window-zero"),
+        pytest.param({"per_number_call_limit": "3/100000000000"}, id="limit-window-overflows"),
     ],
 )
 def test_unsafe_values_are_refused(values: dict[str, Any]) -> None:

@@ -67,3 +67,47 @@ def test_loopback_start_server_surfaces_a_failed_start_up(sqlite_url: str) -> No
     assert not thread.is_alive()
     assert len(outcome) == 1
     assert isinstance(outcome[0], Exception), repr(outcome[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        pytest.param(
+            "API_KEYS",
+            "dispatch-ui=",
+            "invalid settings: API_KEYS entry 1 (dispatch-ui=) has no key after '='",
+            id="api-key-left-blank",
+        ),
+        pytest.param(
+            "PER_NUMBER_CALL_LIMIT",
+            "3/0",
+            "invalid settings: PER_NUMBER_CALL_LIMIT minutes must be 1-43200",
+            id="limit-window-zero",
+        ),
+    ],
+)
+async def test_refused_setting_stops_the_process_with_one_line(
+    launcher: ProcessLauncher,
+    fakes: dict[str, FakeServer],
+    sqlite_url: str,
+    client: httpx.AsyncClient,
+    variable: str,
+    value: str,
+    reason: str,
+) -> None:
+    """`uvicorn app.main:app` with a refused setting exits non-zero, printing the reason line."""
+    service = launcher.uvicorn(
+        env=app_env(database_url=sqlite_url, fakes=fakes, **{variable: value})
+    )
+
+    try:
+        code = await asyncio.to_thread(service.process.wait, 30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the service kept running:\n{service.output()[-2000:]}")
+
+    assert code != 0
+    [line] = [line for line in service.output().splitlines() if reason in line]
+    assert line.startswith("app.config.StartupError: invalid settings: ")
+    with pytest.raises(httpx.ConnectError):
+        await client.get(f"{service.url}/health")
