@@ -105,7 +105,8 @@ class InvalidPhoneNumberError(ValueError):
 
     Args:
         message: A user-safe sentence.
-        code: ``invalid_phone_number``, ``region_not_allowed`` or ``premium_rate_number``.
+        code: ``invalid_phone_number``, ``region_not_allowed``, ``premium_rate_number`` or
+            another reason `vet_phone_number` lists.
     """
 
     def __init__(self, message: str, *, code: str = "invalid_phone_number") -> None:

@@ -143,10 +143,15 @@ async def test_body_that_is_not_json_is_422(database_url: str) -> None:
         pytest.param("+1 876 555 0123", "region_not_allowed", id="jamaica"),
         pytest.param("+44 20 7946 0958", "region_not_allowed", id="uk"),
         pytest.param("+1 900 555 0123", "premium_rate_number", id="premium-rate"),
+        pytest.param("1-800-555-0199", "toll_free_number", id="toll-free"),
+        pytest.param("533-555-0100", "personal_number", id="personal-5xx"),
+        pytest.param("312-976-0147", "pay_per_call_exchange", id="976"),
+        pytest.param("312-911-0147", "service_code_exchange", id="n11"),
+        pytest.param("312-555-0147 x12", "phone_number_extension", id="extension"),
     ],
 )
 async def test_refused_phone_number_is_422(database_url: str, phone: str, error_code: str) -> None:
-    """Invalid, out-of-region and premium-rate numbers answer 422 whose code says which."""
+    """Numbers that are invalid, foreign or not a driver's phone answer 422 saying which."""
     async with serve(make_settings(database_url)) as service:
         response = await service.call(call_body(phone=phone))
         assert service.vapi.history == []

@@ -18,7 +18,18 @@ from voice_providers import (
 )
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-CODES = {"invalid_phone_number", "region_not_allowed", "premium_rate_number"}
+CODES = {
+    "invalid_phone_number",
+    "region_not_allowed",
+    "premium_rate_number",
+    "toll_free_number",
+    "personal_number",
+    "non_geographic_number",
+    "number_type_not_allowed",
+    "pay_per_call_exchange",
+    "service_code_exchange",
+    "phone_number_extension",
+}
 
 
 @pytest.mark.parametrize(
@@ -31,7 +42,7 @@ CODES = {"invalid_phone_number", "region_not_allowed", "premium_rate_number"}
         ("  +1 (312) 555.0147 ", "+13125550147"),
         ("+1 416 555 0199", "+14165550199"),
         ("001 416 555 0199", "+14165550199"),
-        ("+1 800 555 0199", "+18005550199"),
+        ("+1 613 555 0199", "+16135550199"),
     ],
 )
 def test_common_formats_normalise_to_e164(raw: str, expected: str) -> None:
@@ -187,10 +198,13 @@ def _valid_us_digits(area: int, exchange: int, line: int) -> str | None:
         return None
     if phonenumbers.region_code_for_number(parsed) not in DEFAULT_ALLOWED_REGIONS:
         return None
-    if phonenumbers.number_type(parsed) in {
-        phonenumbers.PhoneNumberType.PREMIUM_RATE,
-        phonenumbers.PhoneNumberType.SHARED_COST,
+    if phonenumbers.number_type(parsed) not in {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
     }:
+        return None
+    if exchange == 976 or exchange % 100 == 11:  # pay-per-call and N11 exchanges are refused
         return None
     return digits
 
