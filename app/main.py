@@ -37,6 +37,7 @@ from .database import (
 from .deps import Services
 from .errors import install_error_handlers
 from .limits import CallGate
+from .log_redaction import install_url_redaction
 from .logging_setup import configure_logging
 from .orchestrator import ViolationCallService
 from .routes import health_router, router
@@ -69,6 +70,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         config = settings or load_settings()
         configure_logging(config.log_level)
+        install_url_redaction()
         _refuse_unsafe_production(config)
         url = config.database_url or DEFAULT_DATABASE_URL
         if is_sqlite_url(url):

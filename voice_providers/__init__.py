@@ -6,6 +6,7 @@ API, and register themselves through the ``voice_providers`` entry-point group.
 
 from __future__ import annotations
 
+from ._base_url import check_base_url
 from ._constants import (
     CONNECT_TIMEOUT,
     POOL_TIMEOUT,
@@ -99,6 +100,7 @@ __all__ = [
     "VoiceProviderError",
     "build_registry",
     "call_with_retries",
+    "check_base_url",
     "collect_plugins",
     "default_timeout",
     "error_for_status",

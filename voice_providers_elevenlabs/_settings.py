@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voice_providers import check_base_url
 
 DEFAULT_BASE_URL = "https://api.elevenlabs.io/v1/convai"
 
@@ -18,11 +20,21 @@ class ElevenLabsSettings(BaseSettings):
         agent_phone_number_id: ``ELEVENLABS_AGENT_PHONE_NUMBER_ID`` overrides the class default.
     """
 
+    # hide_input_in_errors: a refused base URL may hold a password.
     model_config = SettingsConfigDict(
-        env_prefix="ELEVENLABS_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="ELEVENLABS_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     api_key: SecretStr | None = None
     base_url: str = DEFAULT_BASE_URL
     agent_id: str | None = None
     agent_phone_number_id: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return check_base_url(value, variable="ELEVENLABS_BASE_URL")

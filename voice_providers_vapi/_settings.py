@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voice_providers import check_base_url
 
 DEFAULT_BASE_URL = "https://api.vapi.ai"
 
@@ -18,14 +20,24 @@ class VAPISettings(BaseSettings):
         base_url: ``VAPI_BASE_URL``, for proxies and tests.
     """
 
+    # hide_input_in_errors: a refused base URL may hold a password.
     model_config = SettingsConfigDict(
-        env_prefix="VAPI_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="VAPI_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
     )
 
     api_key: SecretStr | None = None
     assistant_id: str | None = None
     phone_number_id: str | None = None
     base_url: str = DEFAULT_BASE_URL
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return check_base_url(value, variable="VAPI_BASE_URL")
 
     def missing(self) -> list[str]:
         """Names of the required environment variables that are not set."""

@@ -507,12 +507,12 @@ class ProcessLauncher:
         self.processes.append(started)
         return started
 
-    def uvicorn(self, *, env: Mapping[str, str]) -> AppProcess:
-        """``python -m uvicorn app.main:app`` on a free loopback port."""
+    def uvicorn(self, *, env: Mapping[str, str], log_level: str = "warning") -> AppProcess:
+        """``python -m uvicorn app.main:app`` on a free loopback port (``info`` logs access)."""
         port = free_port()
         args = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
         return self.spawn(
-            [*args, "--port", str(port), "--log-level", "warning"], env=env, port=port
+            [*args, "--port", str(port), "--log-level", log_level], env=env, port=port
         )
 
     def close(self) -> None:

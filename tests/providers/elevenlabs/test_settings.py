@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 import voice_providers_elevenlabs
 from tests.fakes import registered_plugin
@@ -222,3 +222,18 @@ def test_placeholder_agent_ids_leave_the_provider_unconfigured(
     assert "ELEVENLABS_AGENT_ID" in raised.value.message
     assert "ELEVENLABS_AGENT_PHONE_NUMBER_ID" in raised.value.message
     assert "test-key-123" not in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://proxy-user:hunter2pw@proxy.test:3128", "https://api.test/?key=hunter2pw"],
+)
+def test_base_url_with_credentials_or_query_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """ELEVENLABS_BASE_URL with credentials or a query fails settings, never echoing it."""
+    monkeypatch.setenv("ELEVENLABS_BASE_URL", url)
+    with pytest.raises(ValidationError) as raised:
+        ElevenLabsSettings()
+    assert "ELEVENLABS_BASE_URL must not contain" in str(raised.value)
+    assert "hunter2pw" not in str(raised.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 import voice_providers_vapi
 from tests.fakes import registered_plugin
@@ -175,3 +175,18 @@ async def test_overrides_for_another_provider_are_ignored() -> None:
             VAPIProvider.from_context(
                 ProviderContext(http_client=client, settings_overrides=overrides)
             )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://proxy-user:hunter2pw@proxy.test:3128", "https://api.test/?key=hunter2pw"],
+)
+def test_base_url_with_credentials_or_query_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """VAPI_BASE_URL with user:password@ or a query fails settings, naming it, not echoing it."""
+    monkeypatch.setenv("VAPI_BASE_URL", url)
+    with pytest.raises(ValidationError) as raised:
+        VAPISettings()
+    assert "VAPI_BASE_URL must not contain" in str(raised.value)
+    assert "hunter2pw" not in str(raised.value)
