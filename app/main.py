@@ -43,6 +43,7 @@ from .orchestrator import ViolationCallService
 from .routes import health_router, router
 from .template_routes import template_router
 from .template_store import TemplateStore
+from .trailing_slash import TrailingSlashMiddleware
 
 logger = logging.getLogger("violation_calls")
 
@@ -116,6 +117,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+    # Unknown paths answer the JSON 404, never a redirect (TrailingSlashMiddleware serves `/x/`).
+    app.router.redirect_slashes = False
     app.include_router(router)
     app.include_router(template_router)
     app.include_router(health_router)
@@ -123,6 +126,7 @@ def create_app(
     app.add_middleware(
         BodySizeLimitMiddleware, default_max_bytes=Settings.model_fields["max_body_bytes"].default
     )
+    app.add_middleware(TrailingSlashMiddleware)
     return app
 
 

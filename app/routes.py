@@ -105,6 +105,8 @@ async def list_calls(
     return CallRecordList(calls=await services.attempts.recent(driver_id=driver_id, limit=limit))
 
 
+# HEAD is what many load balancers and uptime probes send; uvicorn drops the body.
+@health_router.head("/health", include_in_schema=False)
 @health_router.get("/health", response_model=HealthResponse)
 async def health(services: ServicesDep) -> HealthResponse:
     """Liveness, the provider flag, which providers are configured, and the database."""

@@ -27,6 +27,39 @@ PASSWORD = "hunter2-proxy-pw"
 QUERY_KEY = "vc-query-key-5c1e9a7f3b"
 
 
+async def test_trailing_slash_is_served_not_redirected(
+    app_server: LiveApp, fakes: dict[str, FakeServer], client: httpx.AsyncClient
+) -> None:
+    """`POST /driver_data/call/` places the call like `/driver_data/call`, never a bare 307."""
+    response = await client.post(f"{app_server.url}/driver_data/call/", json=call_body())
+
+    assert response.status_code == 200, response.text
+    assert response.json()["call_sid"].startswith("vc_")
+    assert sum(fake.call_count for fake in fakes.values()) == 1
+
+
+async def test_unknown_path_is_a_json_404_not_a_redirect(
+    app_server: LiveApp, client: httpx.AsyncClient
+) -> None:
+    """A path no route serves answers the JSON error shape, with or without a slash."""
+    for path in ("/driver_data/nothing", "/driver_data/nothing/"):
+        response = await client.post(f"{app_server.url}{path}", json={})
+        assert response.status_code == 404, response.text
+        assert response.json()["error_code"] == "http_404"
+
+
+async def test_head_health_answers_like_get_without_a_body(
+    app_server: LiveApp, client: httpx.AsyncClient
+) -> None:
+    """`HEAD /health` is 200 with GET's headers and no body (load balancers send HEAD)."""
+    head = await client.head(f"{app_server.url}/health")
+    get = await client.get(f"{app_server.url}/health")
+
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
 async def test_library_request_lines_show_no_credentials_or_query(
     apps: AppFactory,
     fakes: dict[str, FakeServer],
