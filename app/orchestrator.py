@@ -221,9 +221,12 @@ class ViolationCallService:
 
     async def _call(self, job: _Job) -> tuple[PlacedCall, CallOutcome]:
         driver = job.driver
+        # Every request string a provider receives is cleaned like prompt text: the driver id
+        # lands in the agent's variables, VAPI's metadata and the call name, where `{{...}}`
+        # would be template syntax.
         call = CallRequest(
             to_number=job.phone,
-            driver_id=driver.driverId,
+            driver_id=sanitize_text(driver.driverId, limit=64),
             driver_name=sanitize_text(driver.driverName, limit=200),
             call_sid=job.call_sid,
             prompt=job.prompt,
