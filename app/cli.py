@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from .cli_templates import add_template_commands, run_template_command
-from .config import Settings
+from .config import StartupError, load_settings
 from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
 from .trips import TripImportError, import_trips_csv
 
@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
+    try:
+        # Every command reads the settings: a refused one is one line, not a traceback.
+        settings = load_settings()
+    except StartupError as e:
+        print(f"error: {e}", file=sys.stderr)  # noqa: T201 - CLI output
+        return 2
     if args.command == "serve":
         from .main import create_app
 
@@ -62,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_demo(host=args.host, port=args.port, database_url=args.database_url))
         return 0
-    url = Settings().database_url or DEFAULT_DATABASE_URL
+    url = settings.database_url or DEFAULT_DATABASE_URL
     if args.command == "templates":
         return run_template_command(args, url)
     if args.command == "db":

@@ -125,3 +125,26 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["trips", "export"])
     assert raised.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["db", "upgrade"], ["trips", "import", "trips.csv"], ["templates", "list"]],
+    ids=["db-upgrade", "trips-import", "templates-list"],
+)
+def test_refused_setting_is_one_line_and_exit_2(
+    argv: list[str],
+    database_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A refused setting (API_KEYS left blank) makes every command print one line and exit 2."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("API_KEYS", "dispatch-ui=")
+
+    assert main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert err == "error: invalid settings: API_KEYS entry 1 (dispatch-ui=) has no key after '='\n"
+    assert not database_file.exists()
