@@ -14,8 +14,7 @@ import httpx
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-import voice_providers as defaults
-from voice_providers import RetryPolicy, default_timeout
+from voice_providers import RetryPolicy, default_timeout, defaults
 
 #: Longest a request may wait on database locks (SQLite's busy timeout).
 DATABASE_WAIT_SECONDS = 30.0

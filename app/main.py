@@ -91,7 +91,6 @@ def create_app(
                         http_client=http_client,
                         retry_policy=config.retry_policy,
                         settings_overrides=provider_settings or {},
-                        simulated=simulated,
                     ),
                 )
             except ValidationError as e:

@@ -7,7 +7,6 @@ dependency layer resolved.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from voice_providers import (
     CallRequest,
     InvalidPhoneNumberError,
     PlacedCall,
-    ProviderRegistry,
+    PreparedCall,
     VoiceCallProvider,
     VoiceProviderError,
     mask_phone_number,
@@ -39,8 +38,6 @@ from .trips import TripData, get_trip_data_for_violations
 
 logger = logging.getLogger("violation_calls.orchestrator")
 
-E164 = re.compile(r"\+[1-9]\d{6,14}")
-
 #: The provider id `/driver_data/call-elevenlabs` always uses.
 ELEVENLABS = "elevenlabs"
 
@@ -55,26 +52,9 @@ class CallOutcome:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
-class CallVariables:
-    """The agent's dynamic variables that callers of the orchestrator may set.
-
-    Each defaults from settings (or is generated); none is ever taken from a request body.
-    """
-
-    prompt: str | None = None
-    transfer_to: str | None = None
-    call_sid: str | None = None
-    dispatcher_name: str | None = None
-
-
 @dataclass(kw_only=True)
 class _Job:
-    """One request on its way through the orchestrator.
-
-    `dialled` turns true just before the provider is asked to call: from then on no failure
-    may release the idempotency key, because the phone may be ringing.
-    """
+    """One request on its way through the orchestrator."""
 
     request: BatchCallRequest
     driver: DriverData
@@ -82,13 +62,11 @@ class _Job:
     provider: VoiceCallProvider
     caller: str
     idempotency_key: str | None
-    variables: CallVariables
     call_sid: str
     transfer_to: str
     trip_id: str | None = None
     prompt: str = ""
     template_versions: dict[str, int] = field(default_factory=dict)
-    dialled: bool = False
 
 
 def _crashed(call_sid: str) -> ApiError:
@@ -147,7 +125,6 @@ class ViolationCallService:
         provider: VoiceCallProvider,
         caller: str,
         idempotency_key: str | None = None,
-        variables: CallVariables | None = None,
     ) -> CallOutcome:
         """Run a request end to end, at most one provider call per distinct request.
 
@@ -156,8 +133,7 @@ class ViolationCallService:
         """
         self._log_incoming(request, provider)
         driver = first_driver(request)
-        variables = variables or CallVariables()
-        transfer_to = self._transfer_number(variables)
+        transfer_to = self._transfer_number()
         job = _Job(
             request=request,
             driver=driver,
@@ -165,8 +141,7 @@ class ViolationCallService:
             provider=provider,
             caller=caller,
             idempotency_key=idempotency_key,
-            variables=variables,
-            call_sid=variables.call_sid or new_call_sid(),
+            call_sid=new_call_sid(),
             transfer_to=transfer_to,
         )
         await self._prepare_prompt(job)
@@ -194,15 +169,17 @@ class ViolationCallService:
                 "🔁 replaying the stored answer (%s) for a repeated request", replay.status_code
             )
             return CallOutcome(replay.status_code, replay.body, replayed=True)
+        placed: PlacedCall | None = None
         try:
-            placed, outcome = await self._call(job)
+            call, placed = await self._call(job)
+            outcome = CallOutcome(200, self._response(request, driver, call, provider, placed))
         except ApiError as error:
             await self.attempts.failed(job.call_sid, error)
             raise
         except Exception:
-            # Before dialling nothing rang and the key may be reused; after it, keep an answer
-            # that says so, so a retry replays it instead of ringing the driver again.
-            crash = _crashed(job.call_sid) if job.dialled else _INTERNAL
+            # Once the provider placed the call, keep an answer that says so: a retry replays
+            # it instead of ringing the driver again. Before that nothing rang: free the key.
+            crash = _INTERNAL if placed is None else _crashed(job.call_sid)
             await self.attempts.failed(job.call_sid, crash)
             raise
         # Cancelled or crashed mid-call, the attempt stays pending; the sweep later settles it
@@ -213,13 +190,10 @@ class ViolationCallService:
     async def _prepare_prompt(self, job: _Job) -> None:
         """Build the prompt before the attempt is opened, so its record holds what was sent."""
         job.trip_id = job.driver.violations.tripId or job.request.trip_id or None
-        if job.variables.prompt:
-            job.prompt = job.variables.prompt
-            return
         built = await self.build_prompt(job.driver, job.trip_id, job.request.trip_id)
         job.prompt, job.template_versions = built.prompt, dict(built.template_versions)
 
-    async def _call(self, job: _Job) -> tuple[PlacedCall, CallOutcome]:
+    async def _call(self, job: _Job) -> tuple[CallRequest, PlacedCall]:
         driver = job.driver
         # Every request string a provider receives is cleaned like prompt text: the driver id
         # lands in the agent's variables, VAPI's metadata and the call name, where `{{...}}`
@@ -231,20 +205,18 @@ class ViolationCallService:
             call_sid=job.call_sid,
             prompt=job.prompt,
             transfer_to=job.transfer_to,
-            dispatcher_name=job.variables.dispatcher_name or self.settings.dispatcher_name,
+            dispatcher_name=self.settings.dispatcher_name,
         )
         async with self.gate.slot():
-            placed = await self._place(job, call)
-        response = self._response(job.request, driver, call, job.provider, placed)
-        return placed, CallOutcome(200, response)
+            placed = await self._place(job.provider, call)
+        return call, placed
 
-    async def _place(self, job: _Job, call: CallRequest) -> PlacedCall:
-        provider = job.provider
+    async def _place(self, provider: VoiceCallProvider, call: CallRequest) -> PlacedCall:
+        """Prepare, log and place the call; every failure comes back as an `ApiError`."""
         try:
-            # Building the payload validates it (InvalidCallRequestError): nothing sent yet.
-            self._log_outgoing(provider, call)
-            job.dialled = True
-            placed = await provider.place_call(request=call)
+            prepared = provider.prepare(request=call)
+            self._log_outgoing(prepared)
+            placed = await provider.place(prepared=prepared)
         except VoiceProviderError as e:
             error = api_error_for(e, call_sid=call.call_sid)
             reason = e.reason if isinstance(e, CallRejectedError) and e.reason else None
@@ -303,23 +275,20 @@ class ViolationCallService:
             thresholds=self.thresholds,
         )
 
-    def _transfer_number(self, variables: CallVariables) -> str:
-        """The number the agent transfers to; refuse before dialling when it is unusable.
+    def _transfer_number(self) -> str:
+        """The number the agent transfers to (settings check its format); refuse when unset.
 
         ElevenLabs accepts a call with an empty variable and fails only once the driver
         answers, so a missing transfer number must stop the call here.
         """
-        number = variables.transfer_to or self.settings.dispatcher_transfer_number
-        if not number:
+        if not self.settings.dispatcher_transfer_number:
             raise ApiError(
                 503,
                 "DISPATCHER_TRANSFER_NUMBER is not set, so the agent could not transfer the "
                 "driver; set it and restart",
                 "transfer_number_not_configured",
             )
-        if not E164.fullmatch(number):
-            raise ApiError(422, "The transfer number must be in E.164", "invalid_call_request")
-        return number
+        return self.settings.dispatcher_transfer_number
 
     def _vet_phone(self, raw: str) -> str:
         try:
@@ -349,7 +318,7 @@ class ViolationCallService:
             conversation_id=placed.conversation_id,
             callSid=placed.call_sid,
             triggers_count=len(driver.violations.violationDetails),
-            simulated=placed.simulated,
+            simulated=self.simulated,
         ).model_dump()
 
     def _phone_for_log(self, phone: str) -> str:
@@ -365,13 +334,12 @@ class ViolationCallService:
             as_json(redact(request.model_dump(mode="json"), full_numbers=full)),
         )
 
-    def _log_outgoing(self, provider: VoiceCallProvider, call: CallRequest) -> None:
-        payload = provider.describe_payload(request=call)
+    def _log_outgoing(self, prepared: PreparedCall) -> None:
         logger.info(
             "📞 sending %s payload for call %s: %s",
-            provider.provider_id,
-            call.call_sid,
-            as_json(redact(payload, full_numbers=self.settings.log_full_phone_numbers)),
+            prepared.provider_id,
+            prepared.call_sid,
+            as_json(redact(prepared.body, full_numbers=self.settings.log_full_phone_numbers)),
         )
 
 
@@ -386,39 +354,3 @@ def first_driver(request: BatchCallRequest) -> DriverData:
     if len(request.drivers) > 1:
         logger.warning("request lists %d drivers; only the first is called", len(request.drivers))
     return request.drivers[0]
-
-
-async def make_drivers_violation_batch_call_elevenlabs(
-    request: BatchCallRequest,
-    *,
-    service: ViolationCallService,
-    registry: ProviderRegistry,
-    caller: str = "anonymous",
-    prompt: str | None = None,
-    transfer_to: str | None = None,
-    call_sid: str | None = None,
-    dispatcher_name: str | None = None,
-) -> CallOutcome:
-    """The specification's named entry point: the shared orchestrator with ElevenLabs.
-
-    Args:
-        request: The front end's body.
-        service: The orchestrator.
-        registry: Where the ElevenLabs provider is looked up.
-        caller: Who asked (scopes deduplication).
-        prompt: Overrides the generated prompt.
-        transfer_to: Overrides ``DISPATCHER_TRANSFER_NUMBER``.
-        call_sid: Overrides the generated correlation id.
-        dispatcher_name: Overrides ``DISPATCHER_NAME``.
-    """
-    return await service.handle(
-        request=request,
-        provider=registry.get(ELEVENLABS),
-        caller=caller,
-        variables=CallVariables(
-            prompt=prompt,
-            transfer_to=transfer_to,
-            call_sid=call_sid,
-            dispatcher_name=dispatcher_name,
-        ),
-    )

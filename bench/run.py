@@ -154,7 +154,7 @@ def _payload_for(
 ) -> dict[str, Any]:
     """The provider's own payload for `sample`, built by the real provider against the fake."""
     context = ProviderContext(http_client=client, settings_overrides={plugin.provider_id: settings})
-    return dict(plugin.create(context).describe_payload(request=sample))
+    return dict(plugin.from_context(context).prepare(request=sample).body)
 
 
 def _headers_for(provider_id: str, fake: Any) -> dict[str, str]:

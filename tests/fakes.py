@@ -21,6 +21,7 @@ import pluggy
 from voice_providers import (
     CallRequest,
     PlacedCall,
+    PreparedCall,
     ProviderContext,
     ProviderNotConfiguredError,
     ProviderPlugin,
@@ -40,10 +41,12 @@ __all__ = [
     "asgi_client",
     "exposed_texts",
     "make_call_request",
+    "place",
     "registered_plugin",
 ]
 
 FAKE_PROVIDER_ID = "fake"
+_VARIABLES = "dynamic_variables"
 
 
 class FakeVoiceCallProvider:
@@ -84,20 +87,19 @@ class FakeVoiceCallProvider:
     def __repr__(self) -> str:
         return f"FakeVoiceCallProvider(calls={len(self.history)}, closed={self.closed})"
 
-    def describe_payload(self, *, request: CallRequest) -> dict[str, object]:
-        """A provider-neutral payload; refuses bad dynamic variables like the real ones."""
-        return {
-            "to_number": request.to_number,
-            "dynamic_variables": request.dynamic_variables(),
-        }
+    def prepare(self, *, request: CallRequest) -> PreparedCall:
+        """The request itself as the body; refuses bad dynamic variables like the real ones."""
+        body = {**request.model_dump(mode="json"), _VARIABLES: request.dynamic_variables()}
+        return PreparedCall(provider_id=self.provider_id, call_sid=request.call_sid, body=body)
 
-    async def place_call(self, *, request: CallRequest) -> PlacedCall:
+    async def place(self, *, prepared: PreparedCall) -> PlacedCall:
         """Record the attempt, raise the injected error while it lasts, else return a result."""
-        self.describe_payload(request=request)  # nothing is "sent" when the variables are bad
+        fields = {k: v for k, v in prepared.body.items() if k != _VARIABLES}
+        request = CallRequest.model_validate(fields)
         if self.retry_policy is None:
             return await self._attempt(request)
         return await call_with_retries(
-            lambda: self._attempt(request), policy=self.retry_policy, provider_id=self.provider_id
+            self, lambda: self._attempt(request), policy=self.retry_policy
         )
 
     async def _attempt(self, request: CallRequest) -> PlacedCall:
@@ -116,7 +118,6 @@ class FakeVoiceCallProvider:
             conversation_id=f"conv_fake{number:06d}",
             call_sid=f"CAfake{number:032d}",
             status="queued",
-            simulated=True,
         )
 
     async def aclose(self) -> None:
@@ -145,16 +146,15 @@ class FakeProviderPlugin:
         self.display_name = display_name
         self.contexts: list[ProviderContext] = []
 
+    #: The fake provider talks to nobody, so there is no fake API to serve.
+    fake_api = None
+
     @hookimpl
     def register_voice_providers(self, register: Callable[[ProviderPlugin], None]) -> None:
-        """Offer the fake provider."""
-        register(
-            ProviderPlugin(
-                provider_id=self.provider_id, display_name=self.display_name, create=self.create
-            )
-        )
+        """Offer the fake provider: this object is its `ProviderPlugin`."""
+        register(self)
 
-    def create(self, context: ProviderContext) -> VoiceCallProvider:
+    def from_context(self, context: ProviderContext) -> VoiceCallProvider:
         """Return the fake provider, remembering the context it was built with."""
         self.contexts.append(context)
         return self.provider
@@ -165,7 +165,7 @@ class UnconfiguredFakeProviderPlugin(FakeProviderPlugin):
 
     message: ClassVar[str] = "Fake is not configured: set FAKE_API_KEY"
 
-    def create(self, context: ProviderContext) -> VoiceCallProvider:
+    def from_context(self, context: ProviderContext) -> VoiceCallProvider:
         """Refuse, naming the missing setting, like a real provider without its key."""
         self.contexts.append(context)
         raise ProviderNotConfiguredError(self.message, provider_id=self.provider_id)
@@ -195,6 +195,11 @@ class RecordingRetryPolicy(RetryPolicy):
         decision = super().backoff_hook(exc)
         self.decisions.append(decision)
         return decision
+
+
+async def place(provider: VoiceCallProvider, request: CallRequest) -> PlacedCall:
+    """Both steps of a call, as the orchestrator takes them: `prepare`, then `place`."""
+    return await provider.place(prepared=provider.prepare(request=request))
 
 
 def asgi_client(app: Any, *, base_url: str = "http://fake") -> httpx.AsyncClient:

@@ -1,23 +1,13 @@
 """The voice provider core: protocol, plugin hooks, registry, errors, retry policy, phone rules.
 
 Providers live in their own packages (``voice_providers_<name>``), depend only on this public
-API, and register themselves through the ``voice_providers`` entry-point group.
+API, and register themselves through the ``voice_providers`` entry-point group. The loopback
+fakes of provider APIs (tests, the demo, benchmarks) are in `voice_providers.fakes`.
 """
 
 from __future__ import annotations
 
 from ._base_url import check_base_url
-from ._constants import (
-    CONNECT_TIMEOUT,
-    POOL_TIMEOUT,
-    POST_TIMEOUT,
-    RETRY_AFTER_CAP,
-    RETRY_ATTEMPTS,
-    RETRY_TIMEOUT,
-    RETRY_WAIT_INITIAL,
-    RETRY_WAIT_JITTER,
-    RETRY_WAIT_MAX,
-)
 from ._errors import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
@@ -28,32 +18,14 @@ from ._errors import (
     ProviderNotInstalledError,
     VoiceProviderError,
 )
-from ._fake_api import CONTROL_PREFIX, FakeProviderApi, Fault, FaultKind, ReceivedCall
-from ._hookspecs import PROJECT_NAME, hookimpl, hookspec
-from ._http import (
-    MAX_RESPONSE_BYTES,
-    ProviderReply,
-    default_timeout,
-    error_for_status,
-    parse_retry_after,
-    post_json,
-    short_reason,
-)
-from ._models import CallRequest, PlacedCall, Scalar, validate_dynamic_variables
-from ._phone import (
-    DEFAULT_ALLOWED_REGIONS,
-    mask_phone_number,
-    normalize_phone_number,
-    vet_phone_number,
-)
-from ._protocol import VoiceCallProvider
+from ._hookspecs import hookimpl
+from ._http import default_timeout, error_for_status, post_json, rejected, short_reason
+from ._models import CallRequest, PlacedCall, PreparedCall, validate_dynamic_variables
+from ._phone import mask_phone_number, vet_phone_number
+from ._protocol import ProviderPlugin, VoiceCallProvider
 from ._registry import (
-    DISABLED_ENV,
-    TRACE_ENV,
     ProviderContext,
-    ProviderPlugin,
     ProviderRegistry,
-    ProviderStatus,
     build_registry,
     collect_plugins,
     get_plugin_manager,
@@ -61,41 +33,20 @@ from ._registry import (
 from ._retry import RetryPolicy, call_with_retries
 
 __all__ = [
-    "CONNECT_TIMEOUT",
-    "CONTROL_PREFIX",
-    "DEFAULT_ALLOWED_REGIONS",
-    "DISABLED_ENV",
-    "MAX_RESPONSE_BYTES",
-    "POOL_TIMEOUT",
-    "POST_TIMEOUT",
-    "PROJECT_NAME",
-    "RETRY_AFTER_CAP",
-    "RETRY_ATTEMPTS",
-    "RETRY_TIMEOUT",
-    "RETRY_WAIT_INITIAL",
-    "RETRY_WAIT_JITTER",
-    "RETRY_WAIT_MAX",
-    "TRACE_ENV",
     "CallNotDeliveredError",
     "CallOutcomeUnknownError",
     "CallRejectedError",
     "CallRequest",
-    "FakeProviderApi",
-    "Fault",
-    "FaultKind",
     "InvalidCallRequestError",
     "InvalidPhoneNumberError",
     "PlacedCall",
+    "PreparedCall",
     "ProviderContext",
     "ProviderNotConfiguredError",
     "ProviderNotInstalledError",
     "ProviderPlugin",
     "ProviderRegistry",
-    "ProviderReply",
-    "ProviderStatus",
-    "ReceivedCall",
     "RetryPolicy",
-    "Scalar",
     "VoiceCallProvider",
     "VoiceProviderError",
     "build_registry",
@@ -106,11 +57,9 @@ __all__ = [
     "error_for_status",
     "get_plugin_manager",
     "hookimpl",
-    "hookspec",
     "mask_phone_number",
-    "normalize_phone_number",
-    "parse_retry_after",
     "post_json",
+    "rejected",
     "short_reason",
     "validate_dynamic_variables",
     "vet_phone_number",

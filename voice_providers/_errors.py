@@ -6,7 +6,10 @@ key, a full phone number or a provider's raw response body.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ._protocol import VoiceCallProvider
 
 
 class VoiceProviderError(Exception):
@@ -51,6 +54,14 @@ class ProviderNotConfiguredError(VoiceProviderError):
     """The provider is installed but a required setting (named in the message) is missing."""
 
     default_code = "provider_not_configured"
+
+    @classmethod
+    def naming(cls, provider: VoiceCallProvider, missing: list[str]) -> ProviderNotConfiguredError:
+        """``"<Name> is not configured: set <VARIABLE>, ..."``, the one way providers say it."""
+        return cls(
+            f"{provider.display_name} is not configured: set {', '.join(missing)}",
+            provider_id=provider.provider_id,
+        )
 
 
 class CallNotDeliveredError(VoiceProviderError):

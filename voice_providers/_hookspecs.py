@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from ._registry import ProviderPlugin
+    from ._protocol import ProviderPlugin
 
 #: The one name of the plugin system: markers, manager and entry-point group.
 PROJECT_NAME = "voice_providers"
@@ -21,7 +21,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def register_voice_providers(register: Callable[[ProviderPlugin], None]) -> None:
     """Called once, while the host builds its provider registry.
 
-    Call ``register(ProviderPlugin(...))`` once for each provider the package offers. Keep it
-    synchronous and free of I/O: settings are read and clients built later, by the plugin's
-    ``create`` factory.
+    Call ``register(provider_class)`` once for each provider the package offers: anything with
+    ``provider_id``, ``display_name``, ``fake_api`` and ``from_context`` (`ProviderPlugin`).
+    Keep it synchronous and free of I/O: settings are read later, by ``from_context``.
     """

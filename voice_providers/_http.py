@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import math
 import re
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from . import _constants as defaults
+from . import defaults
 from ._errors import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
@@ -21,6 +22,7 @@ from ._errors import (
     ProviderNotConfiguredError,
     VoiceProviderError,
 )
+from ._protocol import VoiceCallProvider
 
 #: Statuses meaning "the provider refused before acting": retryable.
 RETRYABLE_STATUSES = frozenset({429, 503})
@@ -71,25 +73,23 @@ class ProviderReply:
 
 
 async def post_json(
+    provider: VoiceCallProvider,
     client: httpx.AsyncClient,
     url: str,
     *,
     payload: Mapping[str, Any],
     headers: Mapping[str, str],
-    provider_id: str,
-    display_name: str,
 ) -> ProviderReply:
-    """POST `payload` once; transport failures come back as core errors.
+    """POST `payload` once for `provider`; transport failures come back as core errors.
 
     The body is streamed and capped, so a misbehaving endpoint cannot exhaust memory.
 
     Args:
+        provider: Names the errors and their user-safe messages.
         client: The app's shared client.
         url: Full endpoint URL.
         payload: JSON body.
         headers: Request headers (credentials included; never logged here).
-        provider_id: For the error.
-        display_name: For the user-safe message.
     """
     try:
         request = client.build_request("POST", url, json=dict(payload), headers=dict(headers))
@@ -97,25 +97,29 @@ async def post_json(
     except _BAD_URL as e:
         # Nothing was sent; retrying cannot help until the base URL setting is fixed.
         raise ProviderNotConfiguredError(
-            f"{display_name} base URL is not a valid http(s) URL", provider_id=provider_id
+            f"{provider.display_name} base URL is not a valid http(s) URL",
+            provider_id=provider.provider_id,
         ) from e
     except _NOT_SENT as e:
         raise CallNotDeliveredError(
-            f"Unable to reach {display_name} API",
+            f"Unable to reach {provider.display_name} API",
             code="provider_unreachable",
-            provider_id=provider_id,
+            provider_id=provider.provider_id,
         ) from e
     except (httpx.TransportError, httpx.DecodingError) as e:
         # Read/write timeouts, resets and protocol errors happen after (part of) the request
         # went out: the provider may have dialled, so this must never be retried.
-        raise _unknown(display_name, provider_id) from e
+        raise _unknown(provider) from e
     try:
         raw = await _read_capped(response)
     except (httpx.TransportError, httpx.DecodingError) as e:
         # The provider answered (the call may be placed) but the body could not be read.
-        raise _unknown(display_name, provider_id, response.status_code) from e
+        raise _unknown(provider, response.status_code) from e
     finally:
         await response.aclose()
+    logging.getLogger(f"voice_providers.{provider.provider_id}").debug(
+        "POST %s answered %s", url, response.status_code
+    )
     if raw is None:
         return ProviderReply(response.status_code, response.headers, None, oversized=True)
     return ProviderReply(response.status_code, response.headers, _parse_json(raw))
@@ -141,12 +145,12 @@ def _parse_json(raw: bytes) -> Any:
 
 
 def _unknown(
-    display_name: str, provider_id: str, status_code: int | None = None
+    provider: VoiceCallProvider, status_code: int | None = None
 ) -> CallOutcomeUnknownError:
     return CallOutcomeUnknownError(
-        f"{display_name} did not confirm the call; it may have been placed",
+        f"{provider.display_name} did not confirm the call; it may have been placed",
         code="provider_outcome_unknown",
-        provider_id=provider_id,
+        provider_id=provider.provider_id,
         status_code=status_code,
     )
 
@@ -170,36 +174,38 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def error_for_status(
-    reply: ProviderReply,
-    *,
-    provider_id: str,
-    display_name: str,
-    reason: str | None,
+    provider: VoiceCallProvider, reply: ProviderReply, *, reason: str | None
 ) -> VoiceProviderError:
     """The core error for a non-success HTTP status.
 
     Args:
+        provider: Names the error and its user-safe message.
         reply: The provider's answer.
-        provider_id: For the error.
-        display_name: For the user-safe message.
         reason: A short reason the provider package extracted from its error body.
     """
     status = reply.status_code
     if status in RETRYABLE_STATUSES:
         return CallNotDeliveredError(
-            f"Unable to reach {display_name} API",
+            f"Unable to reach {provider.display_name} API",
             code="provider_rate_limited" if status == 429 else "provider_unavailable",
-            provider_id=provider_id,
+            provider_id=provider.provider_id,
             retry_after=parse_retry_after(reply.headers.get("retry-after")),
             status_code=status,
         )
     if status >= 500 or status < 400:
-        return _unknown(display_name, provider_id, status)
+        return _unknown(provider, status)
+    return rejected(provider, status_code=status, reason=reason)
+
+
+def rejected(
+    provider: VoiceCallProvider, *, status_code: int, reason: str | None
+) -> CallRejectedError:
+    """The provider answered and refused the call: ``"<Name> rejected the call request"``."""
     return CallRejectedError(
-        f"{display_name} rejected the call request",
+        f"{provider.display_name} rejected the call request",
         code="provider_rejected",
-        provider_id=provider_id,
-        status_code=status,
+        provider_id=provider.provider_id,
+        status_code=status_code,
         reason=reason,
     )
 

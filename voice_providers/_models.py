@@ -62,6 +62,25 @@ class CallRequest(BaseModel):
         return validate_dynamic_variables({**core, **self.extra_variables})
 
 
+class PreparedCall(BaseModel):
+    """A call ready to send: the exact JSON body the provider will receive, and nothing secret.
+
+    `VoiceCallProvider.prepare` builds it without I/O; the same value is logged, previewed and
+    handed to `VoiceCallProvider.place`, so what is shown is what is sent.
+
+    Args:
+        provider_id: The provider that prepared it (and must place it).
+        call_sid: Our correlation id, from the `CallRequest`.
+        body: The request body, credentials excluded (they travel in headers).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider_id: str
+    call_sid: str
+    body: dict[str, Any]
+
+
 class PlacedCall(BaseModel):
     """What a provider reports once it accepted the call.
 
@@ -70,7 +89,6 @@ class PlacedCall(BaseModel):
         conversation_id: ElevenLabs conversation id, or the VAPI call id.
         call_sid: The telephony call SID when the provider returns one.
         status: The provider's raw status word (``queued``, a message, ...).
-        simulated: True when the provider was a loopback fake, not the real API.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -79,7 +97,6 @@ class PlacedCall(BaseModel):
     conversation_id: str | None = None
     call_sid: str | None = None
     status: str | None = None
-    simulated: bool = False
 
 
 def validate_dynamic_variables(variables: Mapping[str, Any]) -> dict[str, Scalar]:

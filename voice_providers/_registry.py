@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pluggy
 
 from . import _hookspecs
 from ._errors import ProviderNotConfiguredError, ProviderNotInstalledError
-from ._protocol import VoiceCallProvider
+from ._protocol import ProviderPlugin, VoiceCallProvider
 from ._retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from ._fake_api import FakeProviderApi
 
 logger = logging.getLogger("voice_providers.registry")
 
@@ -35,7 +32,6 @@ class ProviderContext:
         retry_policy: Attempts and waits for undelivered calls.
         settings_overrides: Per provider id, settings that win over the environment
             (tests and the demo point providers at loopback fakes this way).
-        simulated: True when every provider talks to a fake; results are marked so.
     """
 
     http_client: httpx.AsyncClient
@@ -44,29 +40,10 @@ class ProviderContext:
     settings_overrides: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: MappingProxyType({}), repr=False
     )
-    simulated: bool = False
 
     def overrides_for(self, provider_id: str) -> dict[str, Any]:
         """Settings overrides for one provider (empty when none)."""
         return dict(self.settings_overrides.get(provider_id, {}))
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProviderPlugin:
-    """One provider as a plugin registers it.
-
-    Args:
-        provider_id: Stable id used by the feature flag and routes (``"elevenlabs"``).
-        display_name: Human name for messages (``"ElevenLabs"``).
-        create: Builds the provider; raises `ProviderNotConfiguredError` naming the missing
-            setting when it cannot.
-        fake_api: Builds a loopback fake of the provider's HTTP API, for demos and tests.
-    """
-
-    provider_id: str
-    display_name: str
-    create: Callable[[ProviderContext], VoiceCallProvider]
-    fake_api: Callable[[], FakeProviderApi] | None = None
 
 
 def get_plugin_manager(
@@ -168,11 +145,6 @@ class ProviderRegistry:
             provider_id=provider_id,
         )
 
-    def display_name(self, provider_id: str) -> str:
-        """The provider's human name, or its id when it is not installed."""
-        plugin = self.plugins.get(provider_id)
-        return plugin.display_name if plugin else provider_id
-
     def statuses(self) -> list[ProviderStatus]:
         """Installed and configured state of every provider, for health checks."""
         return [
@@ -203,7 +175,7 @@ def build_registry(pm: pluggy.PluginManager, *, context: ProviderContext) -> Pro
     problems: dict[str, ProviderNotConfiguredError] = {}
     for pid, plugin in plugins.items():
         try:
-            providers[pid] = plugin.create(context)
+            providers[pid] = plugin.from_context(context)
         except ProviderNotConfiguredError as e:
             logger.warning("voice provider %s is installed but not configured: %s", pid, e.message)
             problems[pid] = e

@@ -9,8 +9,9 @@ from typing import TypeVar
 
 import stamina
 
-from . import _constants as defaults
+from . import defaults
 from ._errors import CallNotDeliveredError, VoiceProviderError
+from ._protocol import VoiceCallProvider
 
 T = TypeVar("T")
 
@@ -56,17 +57,17 @@ class RetryPolicy:
 
 
 async def call_with_retries(
+    provider: VoiceCallProvider,
     operation: Callable[[], Awaitable[T]],
     *,
     policy: RetryPolicy,
-    provider_id: str,
 ) -> T:
     """Run `operation`, retrying it under `policy` and logging every retry.
 
     Args:
+        provider: Named in the retry log lines.
         operation: One attempt; raises the core's errors, never `httpx` ones.
         policy: Attempts and waits.
-        provider_id: Named in the retry log lines.
     """
     async for attempt in stamina.retry_context(
         on=policy.backoff_hook,
@@ -80,7 +81,7 @@ async def call_with_retries(
             if attempt.num > 1:
                 logger.warning(
                     "🔁 retrying %s call, attempt %d of %d (previous try was not delivered)",
-                    provider_id,
+                    provider.provider_id,
                     attempt.num,
                     policy.attempts,
                 )

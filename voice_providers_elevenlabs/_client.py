@@ -1,28 +1,31 @@
-"""`ElevenLabsClient`: one POST to start an outbound call via Twilio, and its answer."""
+"""`ElevenLabsClient`, the ElevenLabs provider: one POST starts an outbound call via Twilio."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from voice_providers import (
-    CallRejectedError,
+    CallRequest,
+    PlacedCall,
+    PreparedCall,
+    ProviderContext,
+    ProviderNotConfiguredError,
     RetryPolicy,
-    Scalar,
     call_with_retries,
     error_for_status,
     post_json,
+    rejected,
     short_reason,
-    validate_dynamic_variables,
 )
+from voice_providers.fakes import FakeProviderApi
 
-from ._settings import DEFAULT_BASE_URL
+from ._fake_api import FakeElevenLabsApi
+from ._settings import DEFAULT_BASE_URL, ElevenLabsSettings
 
-PROVIDER_ID = "elevenlabs"
-DISPLAY_NAME = "ElevenLabs"
 OUTBOUND_CALL_PATH = "/twilio/outbound-call"
 PLACEHOLDER_AGENT_ID = "agent_violation_calls_placeholder"
 PLACEHOLDER_AGENT_PHONE_NUMBER_ID = "phnum_violation_calls_placeholder"
@@ -38,7 +41,7 @@ class OutboundCallResult(BaseModel):
 
 
 class ElevenLabsClient:
-    """Starts outbound calls through ElevenLabs Conversational AI over Twilio.
+    """Places calls with ElevenLabs Conversational AI over Twilio: a `VoiceCallProvider`.
 
     `agent_id` and `agent_phone_number_id` are class variables, as the specification has
     them; a deployment overrides them per instance from its settings.
@@ -52,6 +55,9 @@ class ElevenLabsClient:
         agent_phone_number_id: Overrides the class default.
     """
 
+    provider_id: ClassVar[str] = "elevenlabs"
+    display_name: ClassVar[str] = "ElevenLabs"
+    fake_api: ClassVar[Callable[[], FakeProviderApi]] = FakeElevenLabsApi
     # The specification keeps these on the class. The shipped values are placeholders: the
     # provider counts as configured only once a deployment replaces them (here or in settings).
     agent_id: ClassVar[str] = PLACEHOLDER_AGENT_ID
@@ -77,8 +83,32 @@ class ElevenLabsClient:
         if agent_phone_number_id:
             self.agent_phone_number_id = agent_phone_number_id  # type: ignore[misc]  # same
 
+    @classmethod
+    def from_context(cls, context: ProviderContext) -> ElevenLabsClient:
+        """Build from settings (environment, `.env`, then the context's overrides).
+
+        Raises:
+            ProviderNotConfiguredError: ``ELEVENLABS_API_KEY`` is not set, or the agent ids
+                are still the shipped placeholders.
+        """
+        settings = ElevenLabsSettings(**context.overrides_for(cls.provider_id))
+        client = cls(
+            http_client=context.http_client,
+            api_key=settings.api_key or SecretStr(""),
+            base_url=settings.base_url,
+            retry_policy=context.retry_policy,
+            agent_id=settings.agent_id,
+            agent_phone_number_id=settings.agent_phone_number_id,
+        )
+        missing = client.missing_settings()
+        if missing:
+            raise ProviderNotConfiguredError.naming(client, missing)
+        return client
+
     def missing_settings(self) -> list[str]:
-        """Settings still at their placeholder, by environment variable name."""
+        """Required settings that are unset (the key first) or still placeholders, by name."""
+        if not self._api_key.get_secret_value():
+            return ["ELEVENLABS_API_KEY"]
         missing = []
         if self.agent_id == PLACEHOLDER_AGENT_ID:
             missing.append("ELEVENLABS_AGENT_ID")
@@ -94,71 +124,59 @@ class ElevenLabsClient:
         """Full URL of the outbound-call endpoint."""
         return f"{self.base_url}{OUTBOUND_CALL_PATH}"
 
-    def build_payload(
-        self, *, to_number: str, dynamic_variables: Mapping[str, Scalar]
-    ) -> dict[str, Any]:
-        """The request body, after checking the variables ElevenLabs would accept blindly.
+    def prepare(self, *, request: CallRequest) -> PreparedCall:
+        """The outbound-call body; the variables ElevenLabs would accept blindly are checked.
 
         Raises:
             InvalidCallRequestError: A variable is not a scalar or uses ``system__``.
         """
-        return {
+        body = {
             "agent_id": self.agent_id,
             "agent_phone_number_id": self.agent_phone_number_id,
-            "to_number": to_number,
+            "to_number": request.to_number,
             "conversation_initiation_client_data": {
-                "dynamic_variables": validate_dynamic_variables(dynamic_variables),
+                "dynamic_variables": request.dynamic_variables(),
             },
         }
+        return PreparedCall(provider_id=self.provider_id, call_sid=request.call_sid, body=body)
 
-    async def create_outbound_call(
-        self, *, to_number: str, dynamic_variables: Mapping[str, Scalar]
-    ) -> OutboundCallResult:
-        """Ask ElevenLabs to ring `to_number`; retried only where it cannot have rung.
-
-        Args:
-            to_number: Destination in E.164.
-            dynamic_variables: ``prompt``, ``transfer_to``, ``call_sid``, ``dispatcher_name``...
+    async def place(self, *, prepared: PreparedCall) -> PlacedCall:
+        """Start the outbound call; retried only where it cannot have rung.
 
         Raises:
             VoiceProviderError: A core error; never an `httpx` one.
         """
-        payload = self.build_payload(to_number=to_number, dynamic_variables=dynamic_variables)
-        return await call_with_retries(
-            lambda: self._post_once(payload),
-            policy=self._retry_policy,
-            provider_id=PROVIDER_ID,
+        result = await call_with_retries(
+            self, lambda: self._post_once(prepared.body), policy=self._retry_policy
+        )
+        return PlacedCall(
+            provider_id=self.provider_id,
+            conversation_id=result.conversation_id,
+            call_sid=result.callSid,
+            status=result.message,
         )
 
-    async def _post_once(self, payload: Mapping[str, Any]) -> OutboundCallResult:
+    async def _post_once(self, body: Mapping[str, Any]) -> OutboundCallResult:
         reply = await post_json(
+            self,
             self._http,
             self.outbound_call_url,
-            payload=payload,
+            payload=body,
             headers={
                 "xi-api-key": self._api_key.get_secret_value(),
                 "Content-Type": "application/json",
             },
-            provider_id=PROVIDER_ID,
-            display_name=DISPLAY_NAME,
         )
         result = _parse_result(reply.body) if reply.status_code == 200 else None
         if result is not None:
             if not result.success:
-                raise CallRejectedError(
-                    f"{DISPLAY_NAME} rejected the call request",
-                    provider_id=PROVIDER_ID,
-                    status_code=200,
-                    reason=short_reason(result.message),
-                )
+                raise rejected(self, status_code=200, reason=short_reason(result.message))
             return result
         # A 200 we cannot read is classified "outcome unknown": the call may be ringing.
-        raise error_for_status(
-            reply,
-            provider_id=PROVIDER_ID,
-            display_name=DISPLAY_NAME,
-            reason=_error_reason(reply.body),
-        )
+        raise error_for_status(self, reply, reason=_error_reason(reply.body))
+
+    async def aclose(self) -> None:
+        """Nothing to release: the HTTP client belongs to the app."""
 
 
 def _parse_result(body: Any) -> OutboundCallResult | None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from voice_providers import FakeProviderApi
+from voice_providers.fakes import FakeProviderApi
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _REQUIRED = ("agent_id", "agent_phone_number_id", "to_number")
@@ -26,7 +26,6 @@ class FakeElevenLabsApi(FakeProviderApi):
         latency: Seconds added before every answer.
     """
 
-    display_name = "ElevenLabs"
     call_path = "/v1/convai/twilio/outbound-call"
     invalid_status = 422
 

@@ -1,27 +1,30 @@
-"""`VAPIClient`: one POST to create an outbound phone call, and its answer."""
+"""`VAPIClient`, the VAPI provider: one POST creates an outbound phone call."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from voice_providers import (
+    CallRequest,
+    PlacedCall,
+    PreparedCall,
+    ProviderContext,
+    ProviderNotConfiguredError,
     RetryPolicy,
-    Scalar,
     call_with_retries,
     error_for_status,
     post_json,
     short_reason,
-    validate_dynamic_variables,
 )
+from voice_providers.fakes import FakeProviderApi
 
-from ._settings import DEFAULT_BASE_URL
+from ._fake_api import FakeVAPIApi
+from ._settings import DEFAULT_BASE_URL, VAPISettings
 
-PROVIDER_ID = "vapi"
-DISPLAY_NAME = "VAPI"
 CALL_PATH = "/call"
 #: VAPI rejects a call ``name`` longer than this.
 MAX_NAME = 40
@@ -37,7 +40,7 @@ class VAPICall(BaseModel):
 
 
 class VAPIClient:
-    """Creates outbound phone calls with VAPI.
+    """Creates outbound phone calls with a VAPI assistant: a `VoiceCallProvider`.
 
     Args:
         http_client: The app's shared client (we never close it).
@@ -47,6 +50,10 @@ class VAPIClient:
         base_url: API root, default ``https://api.vapi.ai``.
         retry_policy: Retries for requests that cannot have been delivered.
     """
+
+    provider_id: ClassVar[str] = "vapi"
+    display_name: ClassVar[str] = "VAPI"
+    fake_api: ClassVar[Callable[[], FakeProviderApi]] = FakeVAPIApi
 
     def __init__(
         self,
@@ -65,6 +72,36 @@ class VAPIClient:
         self.base_url = base_url.rstrip("/")
         self._retry_policy = retry_policy or RetryPolicy()
 
+    @classmethod
+    def from_context(cls, context: ProviderContext) -> VAPIClient:
+        """Build from settings (environment, `.env`, then the context's overrides).
+
+        Raises:
+            ProviderNotConfiguredError: Naming every missing ``VAPI_`` variable.
+        """
+        settings = VAPISettings(**context.overrides_for(cls.provider_id))
+        client = cls(
+            http_client=context.http_client,
+            api_key=settings.api_key or SecretStr(""),
+            assistant_id=settings.assistant_id or "",
+            phone_number_id=settings.phone_number_id or "",
+            base_url=settings.base_url,
+            retry_policy=context.retry_policy,
+        )
+        missing = client.missing_settings()
+        if missing:
+            raise ProviderNotConfiguredError.naming(client, missing)
+        return client
+
+    def missing_settings(self) -> list[str]:
+        """Names of the required settings that are not set."""
+        required = {
+            "VAPI_API_KEY": self._api_key.get_secret_value(),
+            "VAPI_ASSISTANT_ID": self.assistant_id,
+            "VAPI_PHONE_NUMBER_ID": self.phone_number_id,
+        }
+        return [name for name, value in required.items() if not value]
+
     def __repr__(self) -> str:
         return f"VAPIClient(base_url={self.base_url!r}, assistant_id={self.assistant_id!r})"
 
@@ -73,64 +110,56 @@ class VAPIClient:
         """Full URL of the create-call endpoint."""
         return f"{self.base_url}{CALL_PATH}"
 
-    def build_payload(
-        self,
-        *,
-        customer_number: str,
-        customer_name: str,
-        variable_values: Mapping[str, Scalar],
-        metadata: Mapping[str, Scalar],
-        name: str | None = None,
-    ) -> dict[str, Any]:
+    def prepare(self, *, request: CallRequest) -> PreparedCall:
         """The create-call body; metadata rides in ``assistantOverrides`` (no top-level key).
 
         Raises:
             InvalidCallRequestError: A variable is not a scalar or uses a reserved name.
         """
-        payload: dict[str, Any] = {
+        body = {
             "assistantId": self.assistant_id,
             "phoneNumberId": self.phone_number_id,
-            "customer": {"number": customer_number, "name": customer_name[:MAX_NAME]},
+            "customer": {"number": request.to_number, "name": request.driver_name[:MAX_NAME]},
             "assistantOverrides": {
-                "variableValues": validate_dynamic_variables(variable_values),
-                "metadata": dict(metadata),
+                "variableValues": request.dynamic_variables(),
+                "metadata": {"call_sid": request.call_sid, "driver_id": request.driver_id},
             },
+            "name": f"Violation call {request.driver_id}"[:MAX_NAME],
         }
-        if name:
-            payload["name"] = name[:MAX_NAME]
-        return payload
+        return PreparedCall(provider_id=self.provider_id, call_sid=request.call_sid, body=body)
 
-    async def create_call(self, *, payload: Mapping[str, Any]) -> VAPICall:
-        """POST a body from `build_payload`; retried only where it cannot have rung.
+    async def place(self, *, prepared: PreparedCall) -> PlacedCall:
+        """Create the call and return VAPI's call id as the conversation id.
 
         Raises:
             VoiceProviderError: A core error; never an `httpx` one.
         """
-        return await call_with_retries(
-            lambda: self._post_once(payload),
-            policy=self._retry_policy,
-            provider_id=PROVIDER_ID,
+        call = await call_with_retries(
+            self, lambda: self._post_once(prepared.body), policy=self._retry_policy
+        )
+        return PlacedCall(
+            provider_id=self.provider_id,
+            conversation_id=call.id,
+            call_sid=call.phoneCallProviderId,
+            status=call.status,
         )
 
-    async def _post_once(self, payload: Mapping[str, Any]) -> VAPICall:
+    async def _post_once(self, body: Mapping[str, Any]) -> VAPICall:
         reply = await post_json(
+            self,
             self._http,
             self.call_url,
-            payload=payload,
+            payload=body,
             headers={"Authorization": f"Bearer {self._api_key.get_secret_value()}"},
-            provider_id=PROVIDER_ID,
-            display_name=DISPLAY_NAME,
         )
         call = _parse_call(reply.body) if reply.status_code in (200, 201) else None
         if call is not None:
             return call
         # A 2xx we cannot read is classified "outcome unknown": the call may be ringing.
-        raise error_for_status(
-            reply,
-            provider_id=PROVIDER_ID,
-            display_name=DISPLAY_NAME,
-            reason=_error_reason(reply.body),
-        )
+        raise error_for_status(self, reply, reason=_error_reason(reply.body))
+
+    async def aclose(self) -> None:
+        """Nothing to release: the HTTP client belongs to the app."""
 
 
 def _parse_call(body: Any) -> VAPICall | None:

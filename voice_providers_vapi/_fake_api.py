@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from voice_providers import FakeProviderApi
+from voice_providers.fakes import FakeProviderApi
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ALLOWED = frozenset({"assistantId", "phoneNumberId", "customer", "assistantOverrides", "name"})
@@ -24,7 +24,6 @@ class FakeVAPIApi(FakeProviderApi):
         latency: Seconds added before every answer.
     """
 
-    display_name = "VAPI"
     call_path = "/call"
     # VAPI validates bodies with class-validator and answers 400 with a list of messages.
     invalid_status = 400

@@ -38,14 +38,3 @@ class VAPISettings(BaseSettings):
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         return check_base_url(value, variable="VAPI_BASE_URL")
-
-    def missing(self) -> list[str]:
-        """Names of the required environment variables that are not set."""
-        missing = []
-        if self.api_key is None or not self.api_key.get_secret_value():
-            missing.append("VAPI_API_KEY")
-        if not self.assistant_id:
-            missing.append("VAPI_ASSISTANT_ID")
-        if not self.phone_number_id:
-            missing.append("VAPI_PHONE_NUMBER_ID")
-        return missing

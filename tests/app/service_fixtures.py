@@ -30,8 +30,8 @@ from app.main import create_app
 from app.schemas import CallRecord
 from tests.fakes import FakeProviderPlugin, FakeVoiceCallProvider, registered_plugin
 from voice_providers import (
-    CallRequest,
     PlacedCall,
+    PreparedCall,
     ProviderContext,
     ProviderNotConfiguredError,
     VoiceCallProvider,
@@ -88,15 +88,15 @@ DESIGN_SUCCESS_KEYS = frozenset(
     }
 )
 
-#: Runs inside `place_call` before the fake answers: to hold the call, inspect or crash.
-BeforeCall = Callable[[CallRequest], Awaitable[None]]
+#: Runs inside `place` before the fake answers: to hold the call, inspect or crash.
+BeforeCall = Callable[[PreparedCall], Awaitable[None]]
 
 
 class ServiceFake(FakeVoiceCallProvider):
     """`FakeVoiceCallProvider` with an optional coroutine awaited before each call.
 
     Args:
-        before_call: Awaited with the request before the fake records and answers it.
+        before_call: Awaited with the prepared call before the fake records and answers it.
         results: Canned results, in order.
         fake_exception: The core error to raise.
         fake_exception_count: How many calls raise it.
@@ -118,12 +118,12 @@ class ServiceFake(FakeVoiceCallProvider):
         self.before_call = before_call
         self.entered = 0
 
-    async def place_call(self, *, request: CallRequest) -> PlacedCall:
+    async def place(self, *, prepared: PreparedCall) -> PlacedCall:
         """Run `before_call`, then behave like the plain fake."""
         self.entered += 1
         if self.before_call is not None:
-            await self.before_call(request)
-        return await super().place_call(request=request)
+            await self.before_call(prepared)
+        return await super().place(prepared=prepared)
 
 
 class FakeVapi(ServiceFake):
@@ -152,7 +152,7 @@ class UnconfiguredPlugin(FakeProviderPlugin):
         super().__init__(provider_id=provider_id, display_name=provider_id)
         self.variable = variable
 
-    def create(self, context: ProviderContext) -> VoiceCallProvider:
+    def from_context(self, context: ProviderContext) -> VoiceCallProvider:
         """Refuse like a real provider without its key."""
         self.contexts.append(context)
         raise ProviderNotConfiguredError(
@@ -164,7 +164,7 @@ class UnconfiguredPlugin(FakeProviderPlugin):
 def hold_until(release: asyncio.Event, *, entered: asyncio.Event | None = None) -> BeforeCall:
     """A `before_call` that signals `entered` and then waits for `release`."""
 
-    async def hold(_: CallRequest) -> None:
+    async def hold(_: PreparedCall) -> None:
         if entered is not None:
             entered.set()
         await release.wait()

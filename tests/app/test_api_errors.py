@@ -37,7 +37,7 @@ from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
-    CallRequest,
+    PreparedCall,
     VoiceProviderError,
 )
 
@@ -352,7 +352,7 @@ async def test_outcome_unknown_tells_the_caller_to_look_it_up(database_url: str)
 async def test_unexpected_provider_crash_is_500_and_unknown(database_url: str) -> None:
     """A non-core exception in the provider is 500 `internal_error`; the attempt ends unknown."""
 
-    async def crash(_: CallRequest) -> None:
+    async def crash(_: PreparedCall) -> None:
         raise RuntimeError(f"provider blew up: {PROVIDER_BODY}")
 
     vapi = FakeVapi(before_call=crash)

@@ -25,8 +25,8 @@ from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
-    CallRequest,
     PlacedCall,
+    PreparedCall,
     VoiceProviderError,
 )
 
@@ -63,7 +63,7 @@ async def test_record_is_pending_before_the_provider_is_called(database_url: str
     vapi = FakeVapi()
     async with serve(make_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
 
-        async def look_in_the_database(request: CallRequest) -> None:
+        async def look_in_the_database(request: PreparedCall) -> None:
             seen.append(await service.attempts.get(request.call_sid))
 
         vapi.before_call = look_in_the_database

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from app.logging_setup import SEPARATOR, configure_logging
-from app.orchestrator import CallVariables
 from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import (
     API_KEY,
@@ -34,7 +33,7 @@ from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
-    CallRequest,
+    PreparedCall,
 )
 
 #: Ways the driver's number may be written; none may appear in a log line or an error answer.
@@ -98,7 +97,7 @@ async def _all_modes(database_url: str, exchanges: Exchanges) -> None:
             providers=[FakeVapi(fake_exception=error), FakeElevenLabs(fake_exception=error)],
         )
 
-    async def crash(_: CallRequest) -> None:
+    async def crash(_: PreparedCall) -> None:
         raise RuntimeError("provider bug")
 
     await _run(
@@ -298,18 +297,18 @@ def test_debug_level_keeps_the_database_driver_quiet() -> None:
 
 
 async def test_database_errors_do_not_quote_phone_numbers(
-    database_url: str, caplog: pytest.LogCaptureFixture
+    database_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failing insert is logged without the statement's values, so no full number leaks."""
     caplog.set_level(logging.DEBUG)
     async with serve(make_settings(database_url, dedupe_window_seconds=0)) as service:
         first = BatchCallRequest.model_validate(call_body())
         second = BatchCallRequest.model_validate(call_body(timestamp="2026-11-20T15:00:00Z"))
-        fixed = CallVariables(call_sid="vc_duplicate_0001")
+        monkeypatch.setattr("app.orchestrator.new_call_sid", lambda: "vc_duplicate_0001")
         calls = service.services.calls
-        await calls.handle(request=first, provider=service.vapi, caller="a", variables=fixed)
+        await calls.handle(request=first, provider=service.vapi, caller="a")
         with pytest.raises(Exception, match=r"IntegrityError|UNIQUE|unique") as raised:
-            await calls.handle(request=second, provider=service.vapi, caller="a", variables=fixed)
+            await calls.handle(request=second, provider=service.vapi, caller="a")
         logging.getLogger("violation_calls.errors").error("boom", exc_info=raised.value)
     texts = [*exposed_texts(caplog.records), str(raised.value)]
     assert any("vc_duplicate_0001" in text or "INSERT" in text for text in texts)

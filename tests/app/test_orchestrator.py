@@ -1,4 +1,4 @@
-"""The orchestrator below the routes: its named entry point and its bookkeeping edge cases."""
+"""The orchestrator below the routes: its bookkeeping edge cases."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ import pytest
 from app.attempts import FAILED, PENDING, PLACED
 from app.errors import ApiError
 from app.orchestrator import (
-    CallOutcome,
     first_driver,
-    make_drivers_violation_batch_call_elevenlabs,
     new_call_sid,
 )
 from app.prompts import BuiltPrompt
 from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import (
-    ELEVENLABS,
-    PHONE_E164,
     FakeElevenLabs,
     FakeVapi,
     call_body,
@@ -24,47 +20,6 @@ from tests.app.service_fixtures import (
     serve,
 )
 from voice_providers import CallOutcomeUnknownError, InvalidCallRequestError
-
-
-async def test_named_entry_point_calls_elevenlabs_with_overrides(database_url: str) -> None:
-    """`make_drivers_violation_batch_call_elevenlabs` uses ElevenLabs and the given variables."""
-    request = BatchCallRequest.model_validate(call_body())
-    async with serve(make_settings(database_url)) as service:
-        outcome = await make_drivers_violation_batch_call_elevenlabs(
-            request,
-            service=service.services.calls,
-            registry=service.services.registry,
-            prompt="Ask about the seal only.",
-            transfer_to="+13125550111",
-            call_sid="vc_fixed_0001",
-            dispatcher_name="Kim",
-        )
-        [sent] = service.elevenlabs.history
-        record = await service.record("vc_fixed_0001")
-    assert isinstance(outcome, CallOutcome)
-    assert outcome.status_code == 200
-    assert outcome.body["provider"] == ELEVENLABS
-    assert outcome.body["call_sid"] == "vc_fixed_0001"
-    assert sent.prompt == "Ask about the seal only."
-    assert sent.transfer_to == "+13125550111"
-    assert sent.dispatcher_name == "Kim"
-    assert sent.to_number == PHONE_E164
-    assert record.caller == "anonymous"
-    assert service.vapi.history == []
-
-
-async def test_named_entry_point_defaults_come_from_settings(database_url: str) -> None:
-    """Without overrides the entry point builds the prompt and uses the configured dispatcher."""
-    request = BatchCallRequest.model_validate(call_body())
-    async with serve(make_settings(database_url, dispatcher_name="Dana")) as service:
-        await make_drivers_violation_batch_call_elevenlabs(
-            request, service=service.services.calls, registry=service.services.registry
-        )
-        [sent] = service.elevenlabs.history
-    assert sent.dispatcher_name == "Dana"
-    assert sent.transfer_to == "+13125550100"
-    assert sent.call_sid.startswith("vc_")
-    assert "POINTS TO DISCUSS" in sent.prompt
 
 
 async def test_invalid_call_request_from_provider_is_422_and_failed(database_url: str) -> None:
@@ -207,20 +162,4 @@ async def test_missing_transfer_number_refuses_before_dialling(database_url: str
     assert response.status_code == 503
     assert response.json()["error_code"] == "transfer_number_not_configured"
     assert "DISPATCHER_TRANSFER_NUMBER" in response.json()["detail"]
-    assert rung == 0
-
-
-async def test_malformed_transfer_override_is_refused(database_url: str) -> None:
-    """A transfer number override that is not E.164 is refused before anything is sent."""
-    request = BatchCallRequest.model_validate(call_body())
-    async with serve(make_settings(database_url)) as service:
-        with pytest.raises(ApiError) as raised:
-            await make_drivers_violation_batch_call_elevenlabs(
-                request,
-                service=service.services.calls,
-                registry=service.services.registry,
-                transfer_to="dispatch desk",
-            )
-        rung = len(service.elevenlabs.history)
-    assert raised.value.status_code == 422
     assert rung == 0

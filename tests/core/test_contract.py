@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.fakes import FAKE_PROVIDER_ID, FakeVoiceCallProvider, asgi_client, make_call_request
+from tests.fakes import (
+    FAKE_PROVIDER_ID,
+    FakeVoiceCallProvider,
+    asgi_client,
+    make_call_request,
+    place,
+)
 from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
-    Fault,
-    FaultKind,
     InvalidCallRequestError,
     PlacedCall,
     ProviderContext,
@@ -28,6 +33,7 @@ from voice_providers import (
     collect_plugins,
     get_plugin_manager,
 )
+from voice_providers.fakes import Fault, FaultKind
 
 INSTALLED = collect_plugins(get_plugin_manager())
 PROVIDER_IDS = [*sorted(INSTALLED), FAKE_PROVIDER_ID]
@@ -46,6 +52,7 @@ class Harness:
     inject_not_delivered: Callable[[], None]
     inject_unknown: Callable[[], None]
     request_count: Callable[[], int]
+    sent_bodies: Callable[[], list[Any]]
 
 
 @pytest.fixture(params=PROVIDER_IDS)
@@ -61,11 +68,9 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     fake = plugin.fake_api()
     settings = fake.provider_settings("http://fake")
     async with asgi_client(fake) as client:
-        context = ProviderContext(
-            http_client=client, settings_overrides={provider_id: settings}, simulated=True
-        )
+        context = ProviderContext(http_client=client, settings_overrides={provider_id: settings})
         yield Harness(
-            provider=plugin.create(context),
+            provider=plugin.from_context(context),
             expected_id=provider_id,
             expected_display_name=plugin.display_name,
             http_client=client,
@@ -73,6 +78,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
             inject_not_delivered=lambda: fake.inject(Fault(kind=FaultKind.STATUS, status=503)),
             inject_unknown=lambda: fake.inject(Fault(kind=FaultKind.STATUS, status=500)),
             request_count=lambda: len(fake.received),
+            sent_bodies=lambda: [received.body for received in fake.received],
         )
 
 
@@ -96,6 +102,7 @@ def _fake_harness(client: httpx.AsyncClient) -> Harness:
             CallOutcomeUnknownError("Fake did not confirm the call", provider_id=FAKE_PROVIDER_ID)
         ),
         request_count=lambda: len(provider.history),
+        sent_bodies=lambda: [provider.prepare(request=r).body for r in provider.history],
     )
 
 
@@ -116,25 +123,36 @@ def test_ids_match_the_registration(harness: Harness) -> None:
     assert harness.provider.display_name == harness.expected_display_name
 
 
-async def test_place_call_returns_a_placed_call(harness: Harness) -> None:
+async def test_place_returns_a_placed_call(harness: Harness) -> None:
     """A call returns a `PlacedCall` with the provider's id and a conversation id."""
-    placed = await harness.provider.place_call(request=make_call_request(prompt=PROMPT))
+    placed = await place(harness.provider, make_call_request(prompt=PROMPT))
 
     assert isinstance(placed, PlacedCall)
     assert placed.provider_id == harness.expected_id
     assert placed.conversation_id
-    assert placed.simulated is True
     assert harness.request_count() == 1
 
 
-def test_describe_payload_shows_number_and_prompt_without_credentials(harness: Harness) -> None:
-    """The loggable payload holds the destination and the prompt, never a credential."""
-    payload = harness.provider.describe_payload(request=make_call_request(prompt=PROMPT))
-    text = json.dumps(payload, default=str)
+def test_prepared_body_shows_number_and_prompt_without_credentials(harness: Harness) -> None:
+    """The prepared (loggable, previewable) body holds the destination and the prompt only."""
+    prepared = harness.provider.prepare(request=make_call_request(prompt=PROMPT))
+    text = json.dumps(prepared.body, default=str)
 
+    assert (prepared.provider_id, prepared.call_sid) == (harness.expected_id, "vc-0001")
     assert "+13125550147" in text
     assert PROMPT in text
     assert not [secret for secret in harness.credentials if secret and secret in text]
+
+
+async def test_prepare_is_pure_and_its_body_is_what_is_sent(harness: Harness) -> None:
+    """`prepare` sends nothing and gives the same body twice; `place` sends exactly that body."""
+    request = make_call_request(prompt=PROMPT)
+    prepared = harness.provider.prepare(request=request)
+
+    assert harness.provider.prepare(request=request) == prepared
+    assert harness.request_count() == 0
+    await harness.provider.place(prepared=prepared)
+    assert harness.sent_bodies() == [prepared.body]
 
 
 async def test_bad_variables_are_refused_before_sending(harness: Harness) -> None:
@@ -142,9 +160,9 @@ async def test_bad_variables_are_refused_before_sending(harness: Harness) -> Non
     request = make_call_request(extra_variables={"system__caller_id": "x"})
 
     with pytest.raises(InvalidCallRequestError):
-        harness.provider.describe_payload(request=request)
+        harness.provider.prepare(request=request)
     with pytest.raises(InvalidCallRequestError):
-        await harness.provider.place_call(request=request)
+        await place(harness.provider, request)
 
     assert harness.request_count() == 0
 
@@ -153,7 +171,7 @@ async def test_not_delivered_then_success_is_one_result(harness: Harness) -> Non
     """A 503 (not delivered) followed by success gives one result after two requests."""
     harness.inject_not_delivered()
 
-    placed = await harness.provider.place_call(request=make_call_request())
+    placed = await place(harness.provider, make_call_request())
 
     assert placed.provider_id == harness.expected_id
     assert harness.request_count() == 2
@@ -164,7 +182,7 @@ async def test_unknown_outcome_is_never_retried(harness: Harness) -> None:
     harness.inject_unknown()
 
     with pytest.raises(CallOutcomeUnknownError) as excinfo:
-        await harness.provider.place_call(request=make_call_request())
+        await place(harness.provider, make_call_request())
 
     assert harness.request_count() == 1
     assert excinfo.value.provider_id == harness.expected_id
@@ -173,7 +191,7 @@ async def test_unknown_outcome_is_never_retried(harness: Harness) -> None:
 
 async def test_aclose_leaves_the_shared_client_open(harness: Harness) -> None:
     """Closing the provider never closes the app's shared HTTP client."""
-    await harness.provider.place_call(request=make_call_request())
+    await place(harness.provider, make_call_request())
 
     await harness.provider.aclose()
 

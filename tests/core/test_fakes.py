@@ -12,6 +12,7 @@ from tests.fakes import (
     RecordingRetryPolicy,
     UnconfiguredFakeProviderPlugin,
     make_call_request,
+    place,
     registered_plugin,
 )
 from voice_providers import (
@@ -37,15 +38,14 @@ def test_fake_is_a_voice_call_provider() -> None:
 
 
 async def test_fake_returns_canned_results_in_order_then_generated_ones() -> None:
-    """Canned results come first, in order; generated simulated results follow."""
+    """Canned results come first, in order; generated results follow."""
     canned = [PlacedCall(provider_id="fake", conversation_id=f"conv-{n}") for n in (1, 2)]
     provider = FakeVoiceCallProvider(results=canned)
 
-    results = [await provider.place_call(request=make_call_request()) for _ in range(3)]
+    results = [await place(provider, make_call_request()) for _ in range(3)]
 
     assert results[:2] == canned
     assert results[2].conversation_id and results[2].conversation_id not in {"conv-1", "conv-2"}
-    assert results[2].simulated is True
     assert provider.placed == results
 
 
@@ -55,8 +55,8 @@ async def test_fake_records_every_attempt_in_history() -> None:
     first, second = make_call_request(call_sid="a"), make_call_request(call_sid="b")
 
     with pytest.raises(CallRejectedError):
-        await provider.place_call(request=first)
-    await provider.place_call(request=second)
+        await place(provider, first)
+    await place(provider, second)
 
     assert provider.history == [first, second]
 
@@ -68,9 +68,9 @@ async def test_fake_exception_count_raises_that_many_times() -> None:
 
     for _ in range(2):
         with pytest.raises(CallRejectedError) as excinfo:
-            await provider.place_call(request=make_call_request())
+            await place(provider, make_call_request())
         assert excinfo.value is error
-    placed = await provider.place_call(request=make_call_request())
+    placed = await place(provider, make_call_request())
 
     assert placed.provider_id == "fake"
     assert provider.exceptions_raised == 2
@@ -81,7 +81,7 @@ async def test_fake_without_policy_does_not_retry() -> None:
     provider = FakeVoiceCallProvider(fake_exception=CallNotDeliveredError("down"))
 
     with pytest.raises(CallNotDeliveredError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert len(provider.history) == 1
 
@@ -93,7 +93,7 @@ async def test_fake_with_policy_retries_like_a_real_provider() -> None:
         fake_exception=CallNotDeliveredError("down", retry_after=60.0), retry_policy=policy
     )
 
-    placed = await provider.place_call(request=make_call_request())
+    placed = await place(provider, make_call_request())
 
     assert placed.provider_id == "fake"
     assert len(provider.history) == 2
@@ -105,7 +105,7 @@ async def test_fake_refuses_bad_variables_without_an_attempt() -> None:
     provider = FakeVoiceCallProvider()
 
     with pytest.raises(InvalidCallRequestError):
-        await provider.place_call(request=make_call_request(extra_variables={"system__x": "1"}))
+        await place(provider, make_call_request(extra_variables={"system__x": "1"}))
 
     assert provider.history == []
 

@@ -11,19 +11,18 @@ import httpx
 import pytest
 import respx
 
+from tests.fakes import FakeVoiceCallProvider
 from voice_providers import (
-    MAX_RESPONSE_BYTES,
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
-    ProviderReply,
     VoiceProviderError,
     default_timeout,
     error_for_status,
-    parse_retry_after,
     post_json,
     short_reason,
 )
+from voice_providers._http import MAX_RESPONSE_BYTES, ProviderReply, parse_retry_after
 
 URL = "https://provider.example/v1/call"
 NOW = 1_700_000_000.0
@@ -38,12 +37,11 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def _post(client: httpx.AsyncClient) -> ProviderReply:
     return await post_json(
+        FakeVoiceCallProvider(),
         client,
         URL,
         payload={"to": "+13125550147"},
         headers={"Authorization": "Bearer test-key-123"},
-        provider_id="fake",
-        display_name="Fake",
     )
 
 
@@ -52,7 +50,7 @@ def _reply(status: int, headers: dict[str, str] | None = None, body: Any = None)
 
 
 def _error(reply: ProviderReply, reason: str | None = None) -> VoiceProviderError:
-    return error_for_status(reply, provider_id="fake", display_name="Fake", reason=reason)
+    return error_for_status(FakeVoiceCallProvider(), reply, reason=reason)
 
 
 # -- parse_retry_after ----------------------------------------------------------------------
@@ -326,12 +324,7 @@ async def test_post_json_malformed_url_is_a_core_error() -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(VoiceProviderError):
             await post_json(
-                client,
-                "http://[::1/v1/call",
-                payload={},
-                headers={},
-                provider_id="fake",
-                display_name="Fake",
+                FakeVoiceCallProvider(), client, "http://[::1/v1/call", payload={}, headers={}
             )
 
 

@@ -99,12 +99,11 @@ def test_validate_dynamic_variables_keeps_scalars() -> None:
 
 
 def test_placed_call_defaults() -> None:
-    """A result needs only its provider id; it is not simulated unless said so."""
+    """A result needs only its provider id."""
     placed = PlacedCall(provider_id="fake")
 
     assert placed.conversation_id is None
     assert placed.call_sid is None
-    assert placed.simulated is False
 
 
 def test_call_request_requires_every_field() -> None:

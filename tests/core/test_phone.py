@@ -9,13 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from voice_providers import (
-    DEFAULT_ALLOWED_REGIONS,
-    InvalidPhoneNumberError,
-    mask_phone_number,
-    normalize_phone_number,
-    vet_phone_number,
-)
+from voice_providers import InvalidPhoneNumberError, mask_phone_number, vet_phone_number
+from voice_providers._phone import DEFAULT_ALLOWED_REGIONS, normalize_phone_number
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CODES = {

@@ -18,19 +18,17 @@ from tests.fakes import (
     registered_plugin,
 )
 from voice_providers import (
-    DISABLED_ENV,
-    PROJECT_NAME,
-    TRACE_ENV,
     ProviderContext,
     ProviderNotConfiguredError,
     ProviderNotInstalledError,
     ProviderPlugin,
-    ProviderStatus,
     build_registry,
     collect_plugins,
     get_plugin_manager,
     hookimpl,
 )
+from voice_providers._hookspecs import PROJECT_NAME
+from voice_providers._registry import DISABLED_ENV, TRACE_ENV, ProviderStatus
 
 #: Entry-point names the installed distribution declares (``elevenlabs`` and ``vapi`` today).
 DECLARED_PROVIDERS = sorted(ep.name for ep in entry_points(group=PROJECT_NAME))
@@ -187,16 +185,6 @@ async def test_get_unknown_with_nothing_installed(
 
     with pytest.raises(ProviderNotInstalledError, match=r"installed: none"):
         registry.get("vapi")
-
-
-async def test_display_name_falls_back_to_id(
-    pm: pluggy.PluginManager, with_fake: None, context: ProviderContext
-) -> None:
-    """`display_name` is the registered human name, or the id for an unknown provider."""
-    registry = build_registry(pm, context=context)
-
-    assert registry.display_name("fake") == "Fake"
-    assert registry.display_name("nope") == "nope"
 
 
 def test_duplicate_provider_id_raises(pm: pluggy.PluginManager) -> None:

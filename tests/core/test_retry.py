@@ -7,9 +7,8 @@ import logging
 import pytest
 import stamina
 
+from tests.fakes import FakeVoiceCallProvider
 from voice_providers import (
-    RETRY_AFTER_CAP,
-    RETRY_ATTEMPTS,
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
@@ -19,6 +18,9 @@ from voice_providers import (
     VoiceProviderError,
     call_with_retries,
 )
+from voice_providers.defaults import RETRY_AFTER_CAP, RETRY_ATTEMPTS
+
+FAKE = FakeVoiceCallProvider()
 
 
 class Operation:
@@ -113,7 +115,7 @@ async def test_call_with_retries_gives_up_after_three_attempts() -> None:
     operation = Operation(_not_delivered(), _not_delivered(), last)
 
     with pytest.raises(CallNotDeliveredError) as excinfo:
-        await call_with_retries(operation, policy=RetryPolicy(), provider_id="fake")
+        await call_with_retries(FAKE, operation, policy=RetryPolicy())
 
     assert operation.calls == 3
     assert excinfo.value is last
@@ -123,7 +125,7 @@ async def test_call_with_retries_succeeds_on_second_attempt() -> None:
     """One undelivered attempt, then success: the result is returned after two attempts."""
     operation = Operation(_not_delivered())
 
-    result = await call_with_retries(operation, policy=RetryPolicy(), provider_id="fake")
+    result = await call_with_retries(FAKE, operation, policy=RetryPolicy())
 
     assert result == "ok"
     assert operation.calls == 2
@@ -143,7 +145,7 @@ async def test_call_with_retries_does_not_retry_other_errors(error: Exception) -
     operation = Operation(error)
 
     with pytest.raises(type(error)) as excinfo:
-        await call_with_retries(operation, policy=RetryPolicy(), provider_id="fake")
+        await call_with_retries(FAKE, operation, policy=RetryPolicy())
 
     assert operation.calls == 1
     assert excinfo.value is error
@@ -154,7 +156,7 @@ async def test_call_with_retries_stops_at_unknown_after_a_retry() -> None:
     operation = Operation(_not_delivered(), CallOutcomeUnknownError("maybe placed"))
 
     with pytest.raises(CallOutcomeUnknownError):
-        await call_with_retries(operation, policy=RetryPolicy(), provider_id="fake")
+        await call_with_retries(FAKE, operation, policy=RetryPolicy())
 
     assert operation.calls == 2
 
@@ -166,7 +168,7 @@ async def test_each_retry_is_logged_with_its_attempt_number(
     caplog.set_level(logging.WARNING, logger="voice_providers.retry")
     operation = Operation(_not_delivered(), _not_delivered())
 
-    await call_with_retries(operation, policy=RetryPolicy(), provider_id="fake")
+    await call_with_retries(FAKE, operation, policy=RetryPolicy())
 
     messages = [r.getMessage() for r in caplog.records if r.name == "voice_providers.retry"]
     assert len(messages) == 2
@@ -179,7 +181,7 @@ async def test_first_attempt_is_not_logged_as_a_retry(caplog: pytest.LogCaptureF
     """A call that succeeds at once logs no retry line."""
     caplog.set_level(logging.DEBUG, logger="voice_providers.retry")
 
-    await call_with_retries(Operation(), policy=RetryPolicy(), provider_id="fake")
+    await call_with_retries(FAKE, Operation(), policy=RetryPolicy())
 
     assert not [r for r in caplog.records if r.name == "voice_providers.retry"]
 
@@ -192,6 +194,6 @@ async def test_single_attempt_policy_disables_retries() -> None:
         stamina.set_testing(True, attempts=3, cap=True),
         pytest.raises(CallNotDeliveredError),
     ):
-        await call_with_retries(operation, policy=RetryPolicy(attempts=1), provider_id="fake")
+        await call_with_retries(FAKE, operation, policy=RetryPolicy(attempts=1))
 
     assert operation.calls == 1

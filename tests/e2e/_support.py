@@ -37,14 +37,8 @@ from app.loopback import RunningServer, start_server
 from app.main import create_app
 from app.timeutil import utcnow
 from app.trips import import_trips_csv
-from voice_providers import (
-    FakeProviderApi,
-    Fault,
-    FaultKind,
-    ProviderPlugin,
-    collect_plugins,
-    get_plugin_manager,
-)
+from voice_providers import ProviderPlugin, collect_plugins, get_plugin_manager
+from voice_providers.fakes import FakeProviderApi, Fault, FaultKind
 
 #: Provider ids the design names; cases for one that is not installed are skipped.
 KNOWN_PROVIDERS: Final = ("elevenlabs", "vapi")

@@ -13,7 +13,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from voice_providers import Fault, FaultKind
+from voice_providers.fakes import Fault, FaultKind
 
 from ._support import (
     AppFactory,

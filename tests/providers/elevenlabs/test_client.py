@@ -11,9 +11,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tests.fakes import RecordingRetryPolicy, make_call_request
+from tests.fakes import RecordingRetryPolicy, make_call_request, place
 from voice_providers import (
-    RETRY_AFTER_CAP,
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
@@ -22,7 +21,8 @@ from voice_providers import (
     ProviderContext,
     RetryPolicy,
 )
-from voice_providers_elevenlabs import ElevenLabsClient, ElevenLabsProvider
+from voice_providers.defaults import RETRY_AFTER_CAP
+from voice_providers_elevenlabs import ElevenLabsClient
 
 pytestmark = pytest.mark.provider("elevenlabs")
 
@@ -41,13 +41,13 @@ el_respx = pytest.mark.respx(base_url=BASE_URL)
 
 def _provider(
     http_client: httpx.AsyncClient, retry_policy: RetryPolicy | None = None
-) -> ElevenLabsProvider:
+) -> ElevenLabsClient:
     client = ElevenLabsClient(
         http_client=http_client,
         api_key=SecretStr(API_KEY),
         retry_policy=retry_policy or RetryPolicy(),
     )
-    return ElevenLabsProvider(client=client)
+    return client
 
 
 def _route(respx_mock: respx.MockRouter) -> respx.Route:
@@ -64,7 +64,7 @@ async def test_posts_to_the_outbound_call_url(
     """The call goes to exactly `.../v1/convai/twilio/outbound-call`, once."""
     route = _route(respx_mock).respond(200, json=SUCCESS)
 
-    await _provider(http_client).place_call(request=make_call_request())
+    await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     request = route.calls.last.request
@@ -79,7 +79,7 @@ async def test_sends_key_and_json_headers(
     """`xi-api-key` carries the key, the body is declared JSON, and no Bearer header is sent."""
     route = _route(respx_mock).respond(200, json=SUCCESS)
 
-    await _provider(http_client).place_call(request=make_call_request())
+    await place(_provider(http_client), make_call_request())
 
     headers = route.calls.last.request.headers
     assert headers["xi-api-key"] == API_KEY
@@ -95,7 +95,7 @@ async def test_sends_the_exact_payload(
     route = _route(respx_mock).respond(200, json=SUCCESS)
     request = make_call_request(extra_variables={"trip_id": "T-77"})
 
-    await _provider(http_client).place_call(request=request)
+    await place(_provider(http_client), request)
 
     assert json.loads(route.calls.last.request.content) == {
         "agent_id": ElevenLabsClient.agent_id,
@@ -124,11 +124,9 @@ async def test_describe_payload_is_what_is_sent(
     provider = _provider(http_client)
     request = make_call_request()
 
-    await provider.place_call(request=request)
+    await place(provider, request)
 
-    assert json.loads(route.calls.last.request.content) == provider.describe_payload(
-        request=request
-    )
+    assert json.loads(route.calls.last.request.content) == provider.prepare(request=request).body
 
 
 @el_respx
@@ -138,14 +136,13 @@ async def test_success_returns_elevenlabs_ids(
     """A 200 `success:true` gives a `PlacedCall` with the conversation id and call SID."""
     _route(respx_mock).respond(200, json=SUCCESS)
 
-    placed = await _provider(http_client).place_call(request=make_call_request())
+    placed = await place(_provider(http_client), make_call_request())
 
     assert placed == PlacedCall(
         provider_id="elevenlabs",
         conversation_id="conv_01jabc",
         call_sid="CA0123456789abcdef0123456789abcdef",
         status="Success",
-        simulated=False,
     )
 
 
@@ -162,8 +159,8 @@ async def test_base_url_from_settings(
     monkeypatch.setenv("ELEVENLABS_BASE_URL", "https://api.eu.residency.elevenlabs.io/v1/convai/")
     route = _route(respx_mock).respond(200, json=SUCCESS)
 
-    provider = ElevenLabsProvider.from_context(ProviderContext(http_client=http_client))
-    await provider.place_call(request=make_call_request())
+    provider = ElevenLabsClient.from_context(ProviderContext(http_client=http_client))
+    await place(provider, make_call_request())
 
     assert str(route.calls.last.request.url) == (
         "https://api.eu.residency.elevenlabs.io/v1/convai/twilio/outbound-call"
@@ -182,7 +179,7 @@ async def test_not_sent_errors_are_tried_three_times(
     route = _route(respx_mock).mock(side_effect=error)
 
     with pytest.raises(CallNotDeliveredError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 3
     assert excinfo.value.message == "Unable to reach ElevenLabs API"
@@ -200,7 +197,7 @@ async def test_not_sent_error_then_success(
         side_effect=[error("connection refused"), httpx.Response(200, json=SUCCESS)]
     )
 
-    placed = await _provider(http_client).place_call(request=make_call_request())
+    placed = await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 2
     assert placed.conversation_id == "conv_01jabc"
@@ -216,7 +213,7 @@ async def test_429_and_503_are_retried(
     route = _route(respx_mock).respond(status, json=body)
 
     with pytest.raises(CallNotDeliveredError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 3
     assert excinfo.value.status_code == status
@@ -231,7 +228,7 @@ async def test_503_then_success(
         side_effect=[httpx.Response(503), httpx.Response(200, json=SUCCESS)]
     )
 
-    placed = await _provider(http_client).place_call(request=make_call_request())
+    placed = await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 2
     assert placed.call_sid == SUCCESS["callSid"]
@@ -256,7 +253,7 @@ async def test_429_retry_after_is_honoured_and_capped(
         ]
     )
 
-    await _provider(http_client, policy).place_call(request=make_call_request())
+    await place(_provider(http_client, policy), make_call_request())
 
     assert route.call_count == 2
     assert policy.decisions == [expected_wait]
@@ -277,7 +274,7 @@ async def test_errors_after_sending_are_not_retried(
     route = _route(respx_mock).mock(side_effect=error)
 
     with pytest.raises(CallOutcomeUnknownError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.message == "ElevenLabs did not confirm the call; it may have been placed"
@@ -293,7 +290,7 @@ async def test_server_errors_are_not_retried(
     route = _route(respx_mock).respond(status, json={"detail": {"status": "internal_error"}})
 
     with pytest.raises(CallOutcomeUnknownError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == status
@@ -307,7 +304,7 @@ async def test_non_json_200_is_unknown(
     route = _route(respx_mock).respond(200, text="<html>upstream</html>")
 
     with pytest.raises(CallOutcomeUnknownError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == 200
@@ -324,7 +321,7 @@ async def test_unreadable_200_json_is_unknown(
     route = _route(respx_mock).respond(200, json=body)
 
     with pytest.raises(CallOutcomeUnknownError):
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
 
@@ -343,7 +340,7 @@ async def test_corrupt_gzip_200_is_unknown(
     )
 
     with pytest.raises(CallOutcomeUnknownError):
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
 
 # -- not retried: rejected -------------------------------------------------------------------
@@ -378,7 +375,7 @@ async def test_client_errors_are_rejected_once(
     route = _route(respx_mock).respond(status, json=body)
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == status
@@ -400,7 +397,7 @@ async def test_422_detail_list_reason_is_extracted(
     route = _route(respx_mock).respond(422, json=body)
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == 422
@@ -418,7 +415,7 @@ async def test_success_false_is_rejected_once(
     route = _route(respx_mock).respond(200, json=body)
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == 200
@@ -433,7 +430,7 @@ async def test_non_json_400_is_rejected_without_crashing(
     route = _route(respx_mock).respond(400, text="<html><body>Bad Request</body></html>")
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == 400
@@ -452,7 +449,7 @@ async def test_reserved_variable_is_refused_before_sending(
     request = make_call_request(extra_variables={"system__foo": "bar"})
 
     with pytest.raises(InvalidCallRequestError, match="system__foo"):
-        await _provider(http_client).place_call(request=request)
+        await place(_provider(http_client), request)
 
     assert not route.called
 
@@ -464,11 +461,10 @@ async def test_non_scalar_variable_is_refused_before_sending(
 ) -> None:
     """A list, object or null dynamic variable raises `InvalidCallRequestError`; nothing is sent."""
     route = _route(respx_mock).respond(200, json=SUCCESS)
-    client = ElevenLabsClient(http_client=http_client, api_key=SecretStr(API_KEY))
-    variables: dict[str, Any] = {"prompt": "hi", "stops": value}
+    request = make_call_request().model_copy(update={"extra_variables": {"stops": value}})
 
     with pytest.raises(InvalidCallRequestError, match="stops"):
-        await client.create_outbound_call(to_number="+13125550147", dynamic_variables=variables)
+        await place(_provider(http_client), request)
 
     assert not route.called
 
@@ -483,6 +479,6 @@ async def test_non_scalar_request_variable_is_refused_by_the_provider(
     request = make_call_request().model_copy(update={"extra_variables": {"stops": ["a"]}})
 
     with pytest.raises(InvalidCallRequestError, match="stops"):
-        await _provider(http_client).place_call(request=request)
+        await place(_provider(http_client), request)
 
     assert not route.called

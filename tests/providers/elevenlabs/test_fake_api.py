@@ -9,23 +9,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import asgi_client, make_call_request
+from tests.fakes import asgi_client, make_call_request, place
 from voice_providers import (
-    CONTROL_PREFIX,
-    MAX_RESPONSE_BYTES,
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
-    Fault,
-    FaultKind,
     ProviderContext,
 )
-from voice_providers_elevenlabs import (
+from voice_providers._http import MAX_RESPONSE_BYTES
+from voice_providers.fakes import CONTROL_PREFIX, Fault, FaultKind
+from voice_providers_elevenlabs import ElevenLabsClient, FakeElevenLabsApi
+from voice_providers_elevenlabs._fake_api import (
     FAKE_AGENT_ID,
     FAKE_AGENT_PHONE_NUMBER_ID,
     FAKE_API_KEY,
-    ElevenLabsProvider,
-    FakeElevenLabsApi,
 )
 
 pytestmark = pytest.mark.provider("elevenlabs")
@@ -48,38 +45,37 @@ async def client(fake: FakeElevenLabsApi) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def provider(fake: FakeElevenLabsApi, client: httpx.AsyncClient) -> ElevenLabsProvider:
+def provider(fake: FakeElevenLabsApi, client: httpx.AsyncClient) -> ElevenLabsClient:
     """The real provider, pointed at the fake by settings overrides."""
     overrides = {"elevenlabs": fake.provider_settings("http://fake")}
-    return ElevenLabsProvider.from_context(
-        ProviderContext(http_client=client, settings_overrides=overrides, simulated=True)
+    return ElevenLabsClient.from_context(
+        ProviderContext(http_client=client, settings_overrides=overrides)
     )
 
 
-def _valid_body(provider: ElevenLabsProvider) -> dict[str, object]:
-    return provider.describe_payload(request=make_call_request())
+def _valid_body(provider: ElevenLabsClient) -> dict[str, object]:
+    return provider.prepare(request=make_call_request()).body
 
 
 async def test_accepts_the_real_provider_payload(
-    fake: FakeElevenLabsApi, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, provider: ElevenLabsClient
 ) -> None:
     """The provider's own payload is accepted and answered with ElevenLabs-style ids."""
     request = make_call_request()
 
-    placed = await provider.place_call(request=request)
+    placed = await place(provider, request)
 
     assert placed.conversation_id == "conv_fake000001"
     assert placed.call_sid is not None and placed.call_sid.startswith("CAfake")
-    assert placed.simulated is True
     [received] = fake.received
-    assert received.body == provider.describe_payload(request=request)
+    assert received.body == provider.prepare(request=request).body
     assert received.answered == 200
 
 
-async def test_ids_are_distinct_per_call(provider: ElevenLabsProvider) -> None:
+async def test_ids_are_distinct_per_call(provider: ElevenLabsClient) -> None:
     """Each accepted call gets its own conversation id."""
-    first = await provider.place_call(request=make_call_request())
-    second = await provider.place_call(request=make_call_request())
+    first = await place(provider, make_call_request())
+    second = await place(provider, make_call_request())
 
     assert first.conversation_id != second.conversation_id
 
@@ -102,7 +98,7 @@ async def test_settings_point_at_the_fake(fake: FakeElevenLabsApi) -> None:
 async def test_rejects_wrong_auth(
     fake: FakeElevenLabsApi,
     client: httpx.AsyncClient,
-    provider: ElevenLabsProvider,
+    provider: ElevenLabsClient,
     headers: dict[str, str],
 ) -> None:
     """A missing or wrong `xi-api-key` (a Bearer token included) gets a 401 with `detail`."""
@@ -118,12 +114,12 @@ async def test_provider_with_wrong_key_is_rejected(
 ) -> None:
     """Through the real provider, a wrong key becomes `CallRejectedError` (401)."""
     overrides = {"elevenlabs": {**fake.provider_settings("http://fake"), "api_key": "wrong-key"}}
-    provider = ElevenLabsProvider.from_context(
+    provider = ElevenLabsClient.from_context(
         ProviderContext(http_client=client, settings_overrides=overrides)
     )
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert excinfo.value.status_code == 401
     assert len(fake.received) == 1
@@ -147,7 +143,7 @@ async def test_provider_with_wrong_key_is_rejected(
 )
 async def test_rejects_unknown_and_missing_fields_with_a_detail_list(
     client: httpx.AsyncClient,
-    provider: ElevenLabsProvider,
+    provider: ElevenLabsClient,
     change: dict[str, Any],
     expected: str,
 ) -> None:
@@ -178,10 +174,10 @@ async def test_unknown_path_is_a_404(client: httpx.AsyncClient) -> None:
     assert response.json()["detail"]["status"] == "not_found"
 
 
-async def test_records_requests(fake: FakeElevenLabsApi, provider: ElevenLabsProvider) -> None:
+async def test_records_requests(fake: FakeElevenLabsApi, provider: ElevenLabsClient) -> None:
     """Every call request is recorded with its headers, body and answer."""
-    await provider.place_call(request=make_call_request(call_sid="vc-1"))
-    await provider.place_call(request=make_call_request(call_sid="vc-2"))
+    await place(provider, make_call_request(call_sid="vc-1"))
+    await place(provider, make_call_request(call_sid="vc-2"))
 
     assert [r.answered for r in fake.received] == [200, 200]
     assert fake.received[0].headers["xi-api-key"] == FAKE_API_KEY
@@ -196,7 +192,7 @@ async def test_records_requests(fake: FakeElevenLabsApi, provider: ElevenLabsPro
 
 
 async def test_status_fault_answers_in_error_shape_with_retry_after(
-    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """A STATUS fault answers that status, ElevenLabs' `detail` object and `Retry-After`."""
     fake.inject(Fault(kind=FaultKind.STATUS, status=429, retry_after="7"))
@@ -210,51 +206,51 @@ async def test_status_fault_answers_in_error_shape_with_retry_after(
 
 
 async def test_status_503_fault_then_success_through_the_provider(
-    fake: FakeElevenLabsApi, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, provider: ElevenLabsClient
 ) -> None:
     """A 503 fault is retried by the provider: two requests, one placed call."""
     fake.inject(Fault(kind=FaultKind.STATUS, status=503))
 
-    placed = await provider.place_call(request=make_call_request())
+    placed = await place(provider, make_call_request())
 
     assert placed.conversation_id is not None
     assert [r.answered for r in fake.received] == ["status", 200]
 
 
 async def test_status_500_fault_is_unknown_through_the_provider(
-    fake: FakeElevenLabsApi, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, provider: ElevenLabsClient
 ) -> None:
     """A 500 fault is "outcome unknown" after exactly one request."""
     fake.inject(Fault(kind=FaultKind.STATUS, status=500))
 
     with pytest.raises(CallOutcomeUnknownError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert len(fake.received) == 1
 
 
 async def test_repeated_429_faults_give_not_delivered(
-    fake: FakeElevenLabsApi, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, provider: ElevenLabsClient
 ) -> None:
     """Three 429 faults exhaust the attempts: "not delivered", three requests."""
     fake.inject(*[Fault(kind=FaultKind.STATUS, status=429, retry_after="1")] * 3)
 
     with pytest.raises(CallNotDeliveredError) as excinfo:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert excinfo.value.retry_after == 1.0
     assert len(fake.received) == 3
 
 
 async def test_reject_fault_is_success_false(
-    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """A REJECT fault answers 200 `success:false`, which the provider reports as rejected."""
     fake.inject(Fault(kind=FaultKind.REJECT), Fault(kind=FaultKind.REJECT))
 
     response = await client.post(CALL_PATH, json=_valid_body(provider), headers=GOOD_HEADERS)
     with pytest.raises(CallRejectedError) as excinfo:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert response.status_code == 200
     assert response.json()["success"] is False
@@ -266,26 +262,26 @@ async def test_reject_fault_is_success_false(
 
 
 async def test_delay_fault_answers_normally_afterwards(
-    fake: FakeElevenLabsApi, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, provider: ElevenLabsClient
 ) -> None:
     """A DELAY fault holds the answer and then accepts the call (no read timeout in-process)."""
     fake.inject(Fault(kind=FaultKind.DELAY, seconds=0.01))
 
-    placed = await provider.place_call(request=make_call_request())
+    placed = await place(provider, make_call_request())
 
     assert placed.conversation_id == "conv_fake000001"
     assert fake.received[-1].answered == "delay"
 
 
 async def test_malformed_fault_is_unknown(
-    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """A MALFORMED fault answers 200 HTML; the provider calls that "outcome unknown"."""
     fake.inject(Fault(kind=FaultKind.MALFORMED), Fault(kind=FaultKind.MALFORMED))
 
     response = await client.post(CALL_PATH, json=_valid_body(provider), headers=GOOD_HEADERS)
     with pytest.raises(CallOutcomeUnknownError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html"
@@ -293,14 +289,14 @@ async def test_malformed_fault_is_unknown(
 
 
 async def test_huge_fault_is_unknown(
-    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """A HUGE fault answers 200 over the size cap; the provider calls that "outcome unknown"."""
     fake.inject(Fault(kind=FaultKind.HUGE), Fault(kind=FaultKind.HUGE))
 
     response = await client.post(CALL_PATH, json=_valid_body(provider), headers=GOOD_HEADERS)
     with pytest.raises(CallOutcomeUnknownError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert response.status_code == 200
     assert len(response.content) > MAX_RESPONSE_BYTES
@@ -308,7 +304,7 @@ async def test_huge_fault_is_unknown(
 
 
 async def test_faults_are_consumed_only_by_valid_requests(
-    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """An unauthorised request gets its 401 and leaves the queued fault for the next call."""
     fake.inject(Fault(kind=FaultKind.STATUS, status=503))
@@ -323,7 +319,7 @@ async def test_faults_are_consumed_only_by_valid_requests(
 
 
 async def test_control_faults_endpoint_queues_faults(
-    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """POST `/_fake/faults` queues faults from JSON; the next call consumes them in order."""
     response = await client.post(
@@ -338,15 +334,15 @@ async def test_control_faults_endpoint_queues_faults(
         Fault(kind=FaultKind.REJECT),
     ]
     with pytest.raises(CallRejectedError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
     assert [r.answered for r in fake.received] == ["status", "reject"]
 
 
 async def test_control_requests_endpoint_redacts_credentials(
-    client: httpx.AsyncClient, provider: ElevenLabsProvider
+    client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """GET `/_fake/requests` lists received calls with the key redacted."""
-    await provider.place_call(request=make_call_request())
+    await place(provider, make_call_request())
 
     response = await client.get(f"{CONTROL_PREFIX}/requests")
 
@@ -359,10 +355,10 @@ async def test_control_requests_endpoint_redacts_credentials(
 
 
 async def test_control_reset_forgets_everything(
-    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsProvider
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient, provider: ElevenLabsClient
 ) -> None:
     """POST `/_fake/reset` clears received calls and queued faults."""
-    await provider.place_call(request=make_call_request())
+    await place(provider, make_call_request())
     fake.inject(Fault(kind=FaultKind.REJECT))
 
     response = await client.post(f"{CONTROL_PREFIX}/reset")

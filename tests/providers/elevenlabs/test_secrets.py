@@ -10,9 +10,10 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tests.fakes import exposed_texts, make_call_request
-from voice_providers import MAX_RESPONSE_BYTES, ProviderContext, VoiceProviderError
-from voice_providers_elevenlabs import ElevenLabsProvider, ElevenLabsSettings
+from tests.fakes import exposed_texts, make_call_request, place
+from voice_providers import ProviderContext, VoiceProviderError
+from voice_providers._http import MAX_RESPONSE_BYTES
+from voice_providers_elevenlabs import ElevenLabsClient, ElevenLabsSettings
 
 pytestmark = pytest.mark.provider("elevenlabs")
 
@@ -76,7 +77,7 @@ async def test_key_never_leaks(
         side_effect=SCENARIOS[scenario]
     )
     settings = ElevenLabsSettings(api_key=SecretStr(API_KEY))
-    provider = ElevenLabsProvider.from_context(
+    provider = ElevenLabsClient.from_context(
         ProviderContext(
             http_client=http_client, settings_overrides={"elevenlabs": {"api_key": API_KEY}}
         )
@@ -84,13 +85,13 @@ async def test_key_never_leaks(
     error: VoiceProviderError | None = None
 
     try:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
     except VoiceProviderError as e:
         error = e
 
     assert route.calls.last.request.headers["xi-api-key"] == API_KEY  # the key was really used
     assert (error is None) == (scenario == "success")
-    texts = exposed_texts(caplog.records, provider, provider.client, settings, error)
+    texts = exposed_texts(caplog.records, provider, settings, error)
     assert not [text for text in texts if API_KEY in text]
 
 
@@ -101,14 +102,14 @@ async def test_key_never_leaks_from_a_refused_request(
     """A request refused before sending leaks the key nowhere either."""
     caplog.set_level(logging.DEBUG)
     route = respx_mock.post("/twilio/outbound-call", name="outbound_call")
-    provider = ElevenLabsProvider.from_context(
+    provider = ElevenLabsClient.from_context(
         ProviderContext(
             http_client=http_client, settings_overrides={"elevenlabs": {"api_key": API_KEY}}
         )
     )
 
     with pytest.raises(VoiceProviderError) as excinfo:
-        await provider.place_call(request=make_call_request(extra_variables={"system__x": "1"}))
+        await place(provider, make_call_request(extra_variables={"system__x": "1"}))
 
     assert not route.called
     texts = exposed_texts(caplog.records, provider, excinfo.value)

@@ -10,19 +10,15 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 import voice_providers_elevenlabs
-from tests.fakes import registered_plugin
+from tests.fakes import make_call_request, registered_plugin
 from voice_providers import (
     ProviderContext,
     ProviderNotConfiguredError,
     build_registry,
     get_plugin_manager,
 )
-from voice_providers_elevenlabs import (
-    DEFAULT_BASE_URL,
-    ElevenLabsClient,
-    ElevenLabsProvider,
-    ElevenLabsSettings,
-)
+from voice_providers_elevenlabs import ElevenLabsClient, ElevenLabsSettings
+from voice_providers_elevenlabs._settings import DEFAULT_BASE_URL
 
 pytestmark = pytest.mark.provider("elevenlabs")
 
@@ -53,7 +49,7 @@ async def context() -> AsyncIterator[ProviderContext]:
 def test_not_configured_without_key(context: ProviderContext) -> None:
     """With an empty environment the provider is "not configured", naming ELEVENLABS_API_KEY."""
     with pytest.raises(ProviderNotConfiguredError) as excinfo:
-        ElevenLabsProvider.from_context(context)
+        ElevenLabsClient.from_context(context)
 
     assert "ELEVENLABS_API_KEY" in excinfo.value.message
     assert excinfo.value.provider_id == "elevenlabs"
@@ -67,7 +63,7 @@ def test_empty_key_is_not_configured(
     monkeypatch.setenv("ELEVENLABS_API_KEY", "")
 
     with pytest.raises(ProviderNotConfiguredError, match="ELEVENLABS_API_KEY"):
-        ElevenLabsProvider.from_context(context)
+        ElevenLabsClient.from_context(context)
 
 
 def test_registry_records_the_missing_key(context: ProviderContext) -> None:
@@ -92,10 +88,10 @@ def test_key_from_environment_configures(
     monkeypatch.setenv("ELEVENLABS_AGENT_ID", "agent_test_0001")
     monkeypatch.setenv("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_test_0001")
 
-    provider = ElevenLabsProvider.from_context(context)
+    provider = ElevenLabsClient.from_context(context)
 
-    assert provider.client.base_url == DEFAULT_BASE_URL
-    assert provider.client.outbound_call_url == (
+    assert provider.base_url == DEFAULT_BASE_URL
+    assert provider.outbound_call_url == (
         "https://api.elevenlabs.io/v1/convai/twilio/outbound-call"
     )
 
@@ -146,12 +142,12 @@ async def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -
         }
     }
     async with httpx.AsyncClient() as client:
-        provider = ElevenLabsProvider.from_context(
+        provider = ElevenLabsClient.from_context(
             ProviderContext(http_client=client, settings_overrides=overrides)
         )
 
-    assert provider.client.base_url == "http://fake/v1/convai"
-    assert provider.client.agent_id == "agent_from_override"
+    assert provider.base_url == "http://fake/v1/convai"
+    assert provider.agent_id == "agent_from_override"
 
 
 async def test_overrides_for_another_provider_are_ignored() -> None:
@@ -159,7 +155,7 @@ async def test_overrides_for_another_provider_are_ignored() -> None:
     overrides = {"vapi": {"api_key": "test-key-123"}}
     async with httpx.AsyncClient() as client:
         with pytest.raises(ProviderNotConfiguredError):
-            ElevenLabsProvider.from_context(
+            ElevenLabsClient.from_context(
                 ProviderContext(http_client=client, settings_overrides=overrides)
             )
 
@@ -182,7 +178,7 @@ async def test_setting_overrides_change_only_the_instance(
     monkeypatch.setenv("ELEVENLABS_AGENT_ID", "agent_custom")
     monkeypatch.setenv("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_custom")
     async with httpx.AsyncClient() as client:
-        custom = ElevenLabsProvider.from_context(ProviderContext(http_client=client)).client
+        custom = ElevenLabsClient.from_context(ProviderContext(http_client=client))
         plain = ElevenLabsClient(http_client=client, api_key=SecretStr("test-key-123"))
 
     assert custom.agent_id == "agent_custom"
@@ -204,7 +200,7 @@ async def test_payload_uses_the_instance_agent() -> None:
             agent_phone_number_id="phnum_custom",
         )
 
-    payload = custom.build_payload(to_number="+13125550147", dynamic_variables={"prompt": "hi"})
+    payload = custom.prepare(request=make_call_request()).body
 
     assert payload["agent_id"] == "agent_custom"
     assert payload["agent_phone_number_id"] == "phnum_custom"
@@ -217,7 +213,7 @@ def test_placeholder_agent_ids_leave_the_provider_unconfigured(
     monkeypatch.setenv("ELEVENLABS_API_KEY", "test-key-123")
 
     with pytest.raises(ProviderNotConfiguredError) as raised:
-        ElevenLabsProvider.from_context(context)
+        ElevenLabsClient.from_context(context)
 
     assert "ELEVENLABS_AGENT_ID" in raised.value.message
     assert "ELEVENLABS_AGENT_PHONE_NUMBER_ID" in raised.value.message

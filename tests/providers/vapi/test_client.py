@@ -11,9 +11,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tests.fakes import RecordingRetryPolicy, make_call_request
+from tests.fakes import RecordingRetryPolicy, make_call_request, place
 from voice_providers import (
-    RETRY_AFTER_CAP,
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
@@ -22,7 +21,9 @@ from voice_providers import (
     ProviderContext,
     RetryPolicy,
 )
-from voice_providers_vapi import MAX_NAME, VAPIClient, VAPIProvider
+from voice_providers.defaults import RETRY_AFTER_CAP
+from voice_providers_vapi import VAPIClient
+from voice_providers_vapi._client import MAX_NAME
 
 pytestmark = pytest.mark.provider("vapi")
 
@@ -48,8 +49,8 @@ def _client(http_client: httpx.AsyncClient, retry_policy: RetryPolicy | None = N
 
 def _provider(
     http_client: httpx.AsyncClient, retry_policy: RetryPolicy | None = None
-) -> VAPIProvider:
-    return VAPIProvider(client=_client(http_client, retry_policy))
+) -> VAPIClient:
+    return _client(http_client, retry_policy)
 
 
 def _route(respx_mock: respx.MockRouter) -> respx.Route:
@@ -66,7 +67,7 @@ async def test_posts_to_the_call_url(
     """The call goes to exactly `https://api.vapi.ai/call`, once."""
     route = _route(respx_mock).respond(201, json=CREATED)
 
-    await _provider(http_client).place_call(request=make_call_request())
+    await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     request = route.calls.last.request
@@ -81,7 +82,7 @@ async def test_sends_bearer_and_json_headers(
     """`Authorization: Bearer <key>` carries the key; the body is JSON; no `xi-api-key`."""
     route = _route(respx_mock).respond(201, json=CREATED)
 
-    await _provider(http_client).place_call(request=make_call_request())
+    await place(_provider(http_client), make_call_request())
 
     headers = route.calls.last.request.headers
     assert headers["Authorization"] == f"Bearer {API_KEY}"
@@ -97,7 +98,7 @@ async def test_sends_the_exact_payload(
     route = _route(respx_mock).respond(201, json=CREATED)
     request = make_call_request(extra_variables={"trip_id": "T-77"})
 
-    await _provider(http_client).place_call(request=request)
+    await place(_provider(http_client), request)
 
     assert json.loads(route.calls.last.request.content) == {
         "assistantId": ASSISTANT_ID,
@@ -127,7 +128,7 @@ async def test_long_names_are_cut_to_the_limit(
     route = _route(respx_mock).respond(201, json=CREATED)
     request = make_call_request(driver_id="D" * 80, driver_name="N" * 80)
 
-    await _provider(http_client).place_call(request=request)
+    await place(_provider(http_client), request)
 
     body = json.loads(route.calls.last.request.content)
     assert len(body["name"]) == MAX_NAME == 40
@@ -143,11 +144,9 @@ async def test_describe_payload_is_what_is_sent(
     provider = _provider(http_client)
     request = make_call_request()
 
-    await provider.place_call(request=request)
+    await place(provider, request)
 
-    assert json.loads(route.calls.last.request.content) == provider.describe_payload(
-        request=request
-    )
+    assert json.loads(route.calls.last.request.content) == provider.prepare(request=request).body
 
 
 @vapi_respx
@@ -158,14 +157,13 @@ async def test_success_returns_the_vapi_call_id(
     """A 201 (or 200) created call gives a `PlacedCall` whose conversation id is VAPI's id."""
     _route(respx_mock).respond(status, json={**CREATED, "type": "outboundPhoneCall"})
 
-    placed = await _provider(http_client).place_call(request=make_call_request())
+    placed = await place(_provider(http_client), make_call_request())
 
     assert placed == PlacedCall(
         provider_id="vapi",
         conversation_id=CREATED["id"],
         call_sid=None,
         status="queued",
-        simulated=False,
     )
 
 
@@ -184,8 +182,8 @@ async def test_base_url_from_settings(
     monkeypatch.setenv("VAPI_BASE_URL", "https://vapi-proxy.internal.example/api/")
     route = _route(respx_mock).respond(201, json=CREATED)
 
-    provider = VAPIProvider.from_context(ProviderContext(http_client=http_client))
-    await provider.place_call(request=make_call_request())
+    provider = VAPIClient.from_context(ProviderContext(http_client=http_client))
+    await place(provider, make_call_request())
 
     assert str(route.calls.last.request.url) == "https://vapi-proxy.internal.example/api/call"
 
@@ -202,7 +200,7 @@ async def test_not_sent_errors_are_tried_three_times(
     route = _route(respx_mock).mock(side_effect=error)
 
     with pytest.raises(CallNotDeliveredError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 3
     assert excinfo.value.message == "Unable to reach VAPI API"
@@ -220,7 +218,7 @@ async def test_not_sent_error_then_success(
         side_effect=[error("connection refused"), httpx.Response(201, json=CREATED)]
     )
 
-    placed = await _provider(http_client).place_call(request=make_call_request())
+    placed = await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 2
     assert placed.conversation_id == CREATED["id"]
@@ -236,7 +234,7 @@ async def test_429_and_503_are_retried(
     route = _route(respx_mock).respond(status, json=body)
 
     with pytest.raises(CallNotDeliveredError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 3
     assert excinfo.value.status_code == status
@@ -251,7 +249,7 @@ async def test_503_then_success(
         side_effect=[httpx.Response(503), httpx.Response(201, json=CREATED)]
     )
 
-    placed = await _provider(http_client).place_call(request=make_call_request())
+    placed = await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 2
     assert placed.status == "queued"
@@ -276,7 +274,7 @@ async def test_429_retry_after_is_honoured_and_capped(
         ]
     )
 
-    await _provider(http_client, policy).place_call(request=make_call_request())
+    await place(_provider(http_client, policy), make_call_request())
 
     assert route.call_count == 2
     assert policy.decisions == [expected_wait]
@@ -297,7 +295,7 @@ async def test_errors_after_sending_are_not_retried(
     route = _route(respx_mock).mock(side_effect=error)
 
     with pytest.raises(CallOutcomeUnknownError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.message == "VAPI did not confirm the call; it may have been placed"
@@ -314,7 +312,7 @@ async def test_server_errors_are_not_retried(
     route = _route(respx_mock).respond(status, json=body)
 
     with pytest.raises(CallOutcomeUnknownError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == status
@@ -329,7 +327,7 @@ async def test_non_json_2xx_is_unknown(
     route = _route(respx_mock).respond(status, text="<html>upstream</html>")
 
     with pytest.raises(CallOutcomeUnknownError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == status
@@ -344,7 +342,7 @@ async def test_unreadable_201_json_is_unknown(
     route = _route(respx_mock).respond(201, json=body)
 
     with pytest.raises(CallOutcomeUnknownError):
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
 
@@ -363,7 +361,7 @@ async def test_corrupt_gzip_201_is_unknown(
     )
 
     with pytest.raises(CallOutcomeUnknownError):
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
 
 # -- not retried: rejected -------------------------------------------------------------------
@@ -405,7 +403,7 @@ async def test_client_errors_are_rejected_once(
     route = _route(respx_mock).respond(status, json=body)
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == status
@@ -430,7 +428,7 @@ async def test_400_message_list_reason_is_extracted(
     route = _route(respx_mock).respond(400, json=body)
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == 400
@@ -447,7 +445,7 @@ async def test_non_json_400_is_rejected_without_crashing(
     route = _route(respx_mock).respond(400, text="<html><body>Bad Request</body></html>")
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await _provider(http_client).place_call(request=make_call_request())
+        await place(_provider(http_client), make_call_request())
 
     assert route.call_count == 1
     assert excinfo.value.status_code == 400
@@ -466,7 +464,7 @@ async def test_reserved_variable_is_refused_before_sending(
     request = make_call_request(extra_variables={"system__foo": "bar"})
 
     with pytest.raises(InvalidCallRequestError, match="system__foo"):
-        await _provider(http_client).place_call(request=request)
+        await place(_provider(http_client), request)
 
     assert not route.called
 
@@ -482,23 +480,17 @@ async def test_non_scalar_variable_is_refused_before_sending(
     request = make_call_request().model_copy(update={"extra_variables": {"stops": value}})
 
     with pytest.raises(InvalidCallRequestError, match="stops"):
-        await _provider(http_client).place_call(request=request)
+        await place(_provider(http_client), request)
 
     assert not route.called
 
 
-def test_build_payload_refuses_non_scalar_variables(http_client: httpx.AsyncClient) -> None:
-    """`VAPIClient.build_payload` itself refuses a non-scalar variable value."""
-    client = _client(http_client)
-    variables: dict[str, Any] = {"prompt": "hi", "stops": ["a"]}
+def test_prepare_refuses_non_scalar_variables(http_client: httpx.AsyncClient) -> None:
+    """`VAPIClient.prepare` itself refuses a non-scalar variable value."""
+    request = make_call_request().model_copy(update={"extra_variables": {"stops": ["a"]}})
 
     with pytest.raises(InvalidCallRequestError, match="stops"):
-        client.build_payload(
-            customer_number="+13125550147",
-            customer_name="Sam Carter",
-            variable_values=variables,
-            metadata={},
-        )
+        _client(http_client).prepare(request=request)
 
 
 @vapi_respx
@@ -508,7 +500,7 @@ async def test_call_sid_comes_from_phone_call_provider_id(
     """When VAPI already reports the telephony call id, it is returned as the callSid."""
     _route(respx_mock).respond(201, json={**CREATED, "phoneCallProviderId": "CA0123456789"})
 
-    placed = await _provider(http_client).place_call(request=make_call_request())
+    placed = await place(_provider(http_client), make_call_request())
 
     assert placed.call_sid == "CA0123456789"
     assert placed.conversation_id == CREATED["id"]

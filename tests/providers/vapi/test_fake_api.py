@@ -9,24 +9,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import asgi_client, make_call_request
+from tests.fakes import asgi_client, make_call_request, place
 from voice_providers import (
-    CONTROL_PREFIX,
-    MAX_RESPONSE_BYTES,
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
-    Fault,
-    FaultKind,
     ProviderContext,
 )
-from voice_providers_vapi import (
-    FAKE_API_KEY,
-    FAKE_ASSISTANT_ID,
-    FAKE_PHONE_NUMBER_ID,
-    FakeVAPIApi,
-    VAPIProvider,
-)
+from voice_providers._http import MAX_RESPONSE_BYTES
+from voice_providers.fakes import CONTROL_PREFIX, Fault, FaultKind
+from voice_providers_vapi import FakeVAPIApi, VAPIClient
+from voice_providers_vapi._fake_api import FAKE_API_KEY, FAKE_ASSISTANT_ID, FAKE_PHONE_NUMBER_ID
 
 pytestmark = pytest.mark.provider("vapi")
 
@@ -48,36 +41,35 @@ async def client(fake: FakeVAPIApi) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def provider(fake: FakeVAPIApi, client: httpx.AsyncClient) -> VAPIProvider:
+def provider(fake: FakeVAPIApi, client: httpx.AsyncClient) -> VAPIClient:
     """The real provider, pointed at the fake by settings overrides."""
     overrides = {"vapi": fake.provider_settings("http://fake")}
-    return VAPIProvider.from_context(
-        ProviderContext(http_client=client, settings_overrides=overrides, simulated=True)
+    return VAPIClient.from_context(
+        ProviderContext(http_client=client, settings_overrides=overrides)
     )
 
 
-def _valid_body(provider: VAPIProvider) -> dict[str, object]:
-    return provider.describe_payload(request=make_call_request())
+def _valid_body(provider: VAPIClient) -> dict[str, object]:
+    return provider.prepare(request=make_call_request()).body
 
 
-async def test_accepts_the_real_provider_payload(fake: FakeVAPIApi, provider: VAPIProvider) -> None:
+async def test_accepts_the_real_provider_payload(fake: FakeVAPIApi, provider: VAPIClient) -> None:
     """The provider's own payload is accepted with a 201 and a queued call id."""
     request = make_call_request()
 
-    placed = await provider.place_call(request=request)
+    placed = await place(provider, request)
 
     assert placed.conversation_id == str(uuid.UUID(int=1))
     assert placed.status == "queued"
-    assert placed.simulated is True
     [received] = fake.received
-    assert received.body == provider.describe_payload(request=request)
+    assert received.body == provider.prepare(request=request).body
     assert received.answered == 201
 
 
-async def test_ids_are_distinct_per_call(provider: VAPIProvider) -> None:
+async def test_ids_are_distinct_per_call(provider: VAPIClient) -> None:
     """Each accepted call gets its own id."""
-    first = await provider.place_call(request=make_call_request())
-    second = await provider.place_call(request=make_call_request())
+    first = await place(provider, make_call_request())
+    second = await place(provider, make_call_request())
 
     assert first.conversation_id != second.conversation_id
 
@@ -104,7 +96,7 @@ async def test_settings_point_at_the_fake(fake: FakeVAPIApi) -> None:
     ],
 )
 async def test_rejects_wrong_auth(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider, headers: dict[str, str]
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient, headers: dict[str, str]
 ) -> None:
     """A missing, wrong or non-Bearer credential gets a 401 in VAPI's error shape."""
     response = await client.post(CALL_PATH, json=_valid_body(provider), headers=headers)
@@ -123,12 +115,12 @@ async def test_provider_with_wrong_key_is_rejected(
 ) -> None:
     """Through the real provider, a wrong key becomes `CallRejectedError` (401)."""
     overrides = {"vapi": {**fake.provider_settings("http://fake"), "api_key": "wrong-key"}}
-    provider = VAPIProvider.from_context(
+    provider = VAPIClient.from_context(
         ProviderContext(http_client=client, settings_overrides=overrides)
     )
 
     with pytest.raises(CallRejectedError) as excinfo:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert excinfo.value.status_code == 401
     assert len(fake.received) == 1
@@ -145,7 +137,7 @@ async def test_provider_with_wrong_key_is_rejected(
     ],
 )
 async def test_rejects_unknown_and_missing_fields_with_a_message_list(
-    client: httpx.AsyncClient, provider: VAPIProvider, change: dict[str, Any], expected: str
+    client: httpx.AsyncClient, provider: VAPIClient, change: dict[str, Any], expected: str
 ) -> None:
     """A body with unknown, missing or invalid fields gets a 400 whose `message` is a list."""
     body = {k: v for k, v in {**_valid_body(provider), **change}.items() if v is not None}
@@ -167,10 +159,10 @@ async def test_unknown_path_is_a_404(client: httpx.AsyncClient) -> None:
     assert response.json()["error"] == "Not Found"
 
 
-async def test_records_requests(fake: FakeVAPIApi, provider: VAPIProvider) -> None:
+async def test_records_requests(fake: FakeVAPIApi, provider: VAPIClient) -> None:
     """Every call request is recorded with its headers, body and answer."""
-    await provider.place_call(request=make_call_request(call_sid="vc-1"))
-    await provider.place_call(request=make_call_request(call_sid="vc-2"))
+    await place(provider, make_call_request(call_sid="vc-1"))
+    await place(provider, make_call_request(call_sid="vc-2"))
 
     assert [r.answered for r in fake.received] == [201, 201]
     assert fake.received[0].headers["authorization"] == f"Bearer {FAKE_API_KEY}"
@@ -182,7 +174,7 @@ async def test_records_requests(fake: FakeVAPIApi, provider: VAPIProvider) -> No
 
 
 async def test_status_fault_answers_in_error_shape_with_retry_after(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """A STATUS fault answers that status, VAPI's error body and `Retry-After`."""
     fake.inject(Fault(kind=FaultKind.STATUS, status=429, retry_after="7"))
@@ -200,51 +192,51 @@ async def test_status_fault_answers_in_error_shape_with_retry_after(
 
 
 async def test_status_503_fault_then_success_through_the_provider(
-    fake: FakeVAPIApi, provider: VAPIProvider
+    fake: FakeVAPIApi, provider: VAPIClient
 ) -> None:
     """A 503 fault is retried by the provider: two requests, one placed call."""
     fake.inject(Fault(kind=FaultKind.STATUS, status=503))
 
-    placed = await provider.place_call(request=make_call_request())
+    placed = await place(provider, make_call_request())
 
     assert placed.conversation_id is not None
     assert [r.answered for r in fake.received] == ["status", 201]
 
 
 async def test_status_500_fault_is_unknown_through_the_provider(
-    fake: FakeVAPIApi, provider: VAPIProvider
+    fake: FakeVAPIApi, provider: VAPIClient
 ) -> None:
     """A 500 fault is "outcome unknown" after exactly one request."""
     fake.inject(Fault(kind=FaultKind.STATUS, status=500))
 
     with pytest.raises(CallOutcomeUnknownError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert len(fake.received) == 1
 
 
 async def test_repeated_429_faults_give_not_delivered(
-    fake: FakeVAPIApi, provider: VAPIProvider
+    fake: FakeVAPIApi, provider: VAPIClient
 ) -> None:
     """Three 429 faults exhaust the attempts: "not delivered", three requests."""
     fake.inject(*[Fault(kind=FaultKind.STATUS, status=429, retry_after="1")] * 3)
 
     with pytest.raises(CallNotDeliveredError) as excinfo:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert excinfo.value.retry_after == 1.0
     assert len(fake.received) == 3
 
 
 async def test_reject_fault_is_a_400(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """A REJECT fault answers 400 with a message list; the provider reports it rejected."""
     fake.inject(Fault(kind=FaultKind.REJECT), Fault(kind=FaultKind.REJECT))
 
     response = await client.post(CALL_PATH, json=_valid_body(provider), headers=GOOD_HEADERS)
     with pytest.raises(CallRejectedError) as excinfo:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert response.status_code == 400
     [message] = response.json()["message"]
@@ -255,7 +247,7 @@ async def test_reject_fault_is_a_400(
 
 
 async def test_delay_fault_then_accepts_the_call(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """A DELAY fault holds the answer, then sends the created call (a 2xx with an id)."""
     fake.inject(Fault(kind=FaultKind.DELAY, seconds=0.01))
@@ -268,7 +260,7 @@ async def test_delay_fault_then_accepts_the_call(
 
 
 async def test_delay_fault_keeps_the_created_status(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """A delayed answer is the same answer VAPI would give at once: 201 Created."""
     fake.inject(Fault(kind=FaultKind.DELAY, seconds=0.01))
@@ -279,14 +271,14 @@ async def test_delay_fault_keeps_the_created_status(
 
 
 async def test_malformed_fault_is_unknown(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """A MALFORMED fault answers 200 HTML; the provider calls that "outcome unknown"."""
     fake.inject(Fault(kind=FaultKind.MALFORMED), Fault(kind=FaultKind.MALFORMED))
 
     response = await client.post(CALL_PATH, json=_valid_body(provider), headers=GOOD_HEADERS)
     with pytest.raises(CallOutcomeUnknownError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html"
@@ -294,14 +286,14 @@ async def test_malformed_fault_is_unknown(
 
 
 async def test_huge_fault_is_unknown(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """A HUGE fault answers 200 over the size cap; the provider calls that "outcome unknown"."""
     fake.inject(Fault(kind=FaultKind.HUGE), Fault(kind=FaultKind.HUGE))
 
     response = await client.post(CALL_PATH, json=_valid_body(provider), headers=GOOD_HEADERS)
     with pytest.raises(CallOutcomeUnknownError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
 
     assert response.status_code == 200
     assert len(response.content) > MAX_RESPONSE_BYTES
@@ -324,7 +316,7 @@ async def test_faults_are_consumed_only_by_valid_requests(
 
 
 async def test_control_faults_endpoint_queues_faults(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """POST `/_fake/faults` queues faults from JSON; the next call consumes them in order."""
     response = await client.post(
@@ -335,15 +327,15 @@ async def test_control_faults_endpoint_queues_faults(
     assert response.status_code == 200
     assert response.json() == {"queued": 2}
     with pytest.raises(CallRejectedError):
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
     assert [r.answered for r in fake.received] == ["status", "reject"]
 
 
 async def test_control_requests_endpoint_redacts_credentials(
-    client: httpx.AsyncClient, provider: VAPIProvider
+    client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """GET `/_fake/requests` lists received calls with the Bearer token redacted."""
-    await provider.place_call(request=make_call_request())
+    await place(provider, make_call_request())
 
     response = await client.get(f"{CONTROL_PREFIX}/requests")
 
@@ -356,10 +348,10 @@ async def test_control_requests_endpoint_redacts_credentials(
 
 
 async def test_control_reset_forgets_everything(
-    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIProvider
+    fake: FakeVAPIApi, client: httpx.AsyncClient, provider: VAPIClient
 ) -> None:
     """POST `/_fake/reset` clears received calls and queued faults."""
-    await provider.place_call(request=make_call_request())
+    await place(provider, make_call_request())
     fake.inject(Fault(kind=FaultKind.REJECT))
 
     response = await client.post(f"{CONTROL_PREFIX}/reset")

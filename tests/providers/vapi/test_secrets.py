@@ -10,9 +10,10 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tests.fakes import exposed_texts, make_call_request
-from voice_providers import MAX_RESPONSE_BYTES, ProviderContext, VoiceProviderError
-from voice_providers_vapi import VAPIProvider, VAPISettings
+from tests.fakes import exposed_texts, make_call_request, place
+from voice_providers import ProviderContext, VoiceProviderError
+from voice_providers._http import MAX_RESPONSE_BYTES
+from voice_providers_vapi import VAPIClient, VAPISettings
 
 pytestmark = pytest.mark.provider("vapi")
 
@@ -79,19 +80,19 @@ async def test_key_never_leaks(
     caplog.set_level(logging.DEBUG)
     route = respx_mock.post("/call", name="create_call").mock(side_effect=SCENARIOS[scenario])
     settings = VAPISettings(api_key=SecretStr(API_KEY))
-    provider = VAPIProvider.from_context(
+    provider = VAPIClient.from_context(
         ProviderContext(http_client=http_client, settings_overrides=OVERRIDES)
     )
     error: VoiceProviderError | None = None
 
     try:
-        await provider.place_call(request=make_call_request())
+        await place(provider, make_call_request())
     except VoiceProviderError as e:
         error = e
 
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {API_KEY}"
     assert (error is None) == (scenario == "success")
-    texts = exposed_texts(caplog.records, provider, provider.client, settings, error)
+    texts = exposed_texts(caplog.records, provider, settings, error)
     assert not [text for text in texts if API_KEY in text]
 
 
@@ -102,12 +103,12 @@ async def test_key_never_leaks_from_a_refused_request(
     """A request refused before sending leaks the key nowhere either."""
     caplog.set_level(logging.DEBUG)
     route = respx_mock.post("/call", name="create_call")
-    provider = VAPIProvider.from_context(
+    provider = VAPIClient.from_context(
         ProviderContext(http_client=http_client, settings_overrides=OVERRIDES)
     )
 
     with pytest.raises(VoiceProviderError) as excinfo:
-        await provider.place_call(request=make_call_request(extra_variables={"system__x": "1"}))
+        await place(provider, make_call_request(extra_variables={"system__x": "1"}))
 
     assert not route.called
     texts = exposed_texts(caplog.records, provider, excinfo.value)

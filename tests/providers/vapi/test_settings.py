@@ -17,7 +17,8 @@ from voice_providers import (
     build_registry,
     get_plugin_manager,
 )
-from voice_providers_vapi import DEFAULT_BASE_URL, VAPIProvider, VAPISettings
+from voice_providers_vapi import VAPIClient, VAPISettings
+from voice_providers_vapi._settings import DEFAULT_BASE_URL
 
 pytestmark = pytest.mark.provider("vapi")
 
@@ -47,7 +48,7 @@ async def context() -> AsyncIterator[ProviderContext]:
 def test_not_configured_names_every_missing_variable(context: ProviderContext) -> None:
     """With an empty environment the message names all three required VAPI_ variables."""
     with pytest.raises(ProviderNotConfiguredError) as excinfo:
-        VAPIProvider.from_context(context)
+        VAPIClient.from_context(context)
 
     for name in REQUIRED:
         assert name in excinfo.value.message
@@ -65,7 +66,7 @@ def test_each_missing_variable_is_named(
             monkeypatch.setenv(name, value)
 
     with pytest.raises(ProviderNotConfiguredError) as excinfo:
-        VAPIProvider.from_context(context)
+        VAPIClient.from_context(context)
 
     assert missing in excinfo.value.message
     assert [name for name in REQUIRED if name in excinfo.value.message] == [missing]
@@ -80,13 +81,16 @@ def test_empty_variable_counts_as_missing(
         monkeypatch.setenv(name, "" if name == empty else value)
 
     with pytest.raises(ProviderNotConfiguredError, match=empty):
-        VAPIProvider.from_context(context)
+        VAPIClient.from_context(context)
 
 
-def test_missing_lists_the_variable_names() -> None:
-    """`VAPISettings.missing()` returns the environment variable names, in a stable order."""
-    assert VAPISettings().missing() == ["VAPI_API_KEY", "VAPI_ASSISTANT_ID", "VAPI_PHONE_NUMBER_ID"]
-    assert VAPISettings(assistant_id="a").missing() == ["VAPI_API_KEY", "VAPI_PHONE_NUMBER_ID"]
+def test_not_configured_lists_the_variable_names(context: ProviderContext) -> None:
+    """The error names every missing environment variable, in a stable order."""
+    with pytest.raises(ProviderNotConfiguredError) as raised:
+        VAPIClient.from_context(context)
+    assert raised.value.message == (
+        "VAPI is not configured: set VAPI_API_KEY, VAPI_ASSISTANT_ID, VAPI_PHONE_NUMBER_ID"
+    )
 
 
 def test_registry_records_the_missing_variables(context: ProviderContext) -> None:
@@ -108,12 +112,12 @@ def test_environment_configures(monkeypatch: pytest.MonkeyPatch, context: Provid
     for name, value in REQUIRED.items():
         monkeypatch.setenv(name, value)
 
-    provider = VAPIProvider.from_context(context)
+    provider = VAPIClient.from_context(context)
 
-    assert provider.client.base_url == DEFAULT_BASE_URL
-    assert provider.client.call_url == "https://api.vapi.ai/call"
-    assert provider.client.assistant_id == "asst-test-0001"
-    assert provider.client.phone_number_id == "pn-test-0001"
+    assert provider.base_url == DEFAULT_BASE_URL
+    assert provider.call_url == "https://api.vapi.ai/call"
+    assert provider.assistant_id == "asst-test-0001"
+    assert provider.phone_number_id == "pn-test-0001"
 
 
 def test_key_is_a_secret() -> None:
@@ -133,7 +137,10 @@ def test_dotenv_file_is_read(empty_env: Path) -> None:
 
     settings = VAPISettings()
 
-    assert settings.missing() == []
+    assert (settings.assistant_id, settings.phone_number_id) == (
+        REQUIRED["VAPI_ASSISTANT_ID"],
+        REQUIRED["VAPI_PHONE_NUMBER_ID"],
+    )
     assert settings.base_url == "http://proxy.test"
 
 
@@ -158,13 +165,13 @@ async def test_overrides_win_over_environment(monkeypatch: pytest.MonkeyPatch) -
         }
     }
     async with httpx.AsyncClient() as client:
-        provider = VAPIProvider.from_context(
+        provider = VAPIClient.from_context(
             ProviderContext(http_client=client, settings_overrides=overrides)
         )
 
-    assert provider.client.base_url == "http://fake"
-    assert provider.client.assistant_id == "asst-from-override"
-    assert provider.client.phone_number_id == "pn-from-override"
+    assert provider.base_url == "http://fake"
+    assert provider.assistant_id == "asst-from-override"
+    assert provider.phone_number_id == "pn-from-override"
 
 
 async def test_overrides_for_another_provider_are_ignored() -> None:
@@ -172,7 +179,7 @@ async def test_overrides_for_another_provider_are_ignored() -> None:
     overrides = {"elevenlabs": {"api_key": "test-key-123"}}
     async with httpx.AsyncClient() as client:
         with pytest.raises(ProviderNotConfiguredError):
-            VAPIProvider.from_context(
+            VAPIClient.from_context(
                 ProviderContext(http_client=client, settings_overrides=overrides)
             )
 

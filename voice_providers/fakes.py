@@ -1,4 +1,4 @@
-"""A loopback fake of a provider's HTTP API, as a small ASGI app.
+"""Loopback fakes of provider HTTP APIs, as small ASGI apps (public: tests, demo, benchmarks).
 
 Each provider package subclasses `FakeProviderApi` with its own request shape, answers and
 error bodies; this base records what arrived and can be told to misbehave in every way the
@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
+
+__all__ = ["CONTROL_PREFIX", "FakeProviderApi", "Fault", "FaultKind", "ReceivedCall"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -88,7 +90,6 @@ class FakeProviderApi:
         latency: Seconds added before every answer (benchmarks and demos).
     """
 
-    display_name: ClassVar[str] = "provider"
     #: Path of the call-creation endpoint on the fake (the base URL's path included).
     call_path: ClassVar[str] = "/call"
     #: Status the provider uses for a malformed request body.
