@@ -26,6 +26,9 @@ def configure_logging(level: str) -> None:
     # they stay at WARNING whatever LOG_LEVEL says.
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The core logs each retry once, as its 🔁 line with the attempt number; stamina's own
+    # "stamina.retry_scheduled" (a WARNING) would say the same thing a second time.
+    logging.getLogger("stamina").setLevel(logging.ERROR)
 
 
 def redact(data: Any, *, full_numbers: bool) -> Any:

@@ -111,6 +111,7 @@ async def test_connection_refused_is_retried_then_reported_unreachable(
     # Nothing reached a provider, so every attempt was made: the retries are logged by number.
     retries = [r.getMessage() for r in caplog.records if "🔁 retrying" in r.getMessage()]
     assert [m.split("attempt ")[1][:1] for m in retries] == ["2", "3"]
+    assert not [r for r in caplog.records if r.name == "stamina"], "one line per retry"
 
 
 async def test_connect_timeout_is_retried_then_reported_unreachable(
