@@ -66,7 +66,7 @@ class ApiError(Exception):
 
 
 def api_error_for(exc: VoiceProviderError, *, call_sid: str | None = None) -> ApiError:
-    """Translate a core error into the status DESIGN.md assigns it."""
+    """Translate a core error into its HTTP status (docs/contract.md, "Errors")."""
     status = 500
     detail = exc.message
     if isinstance(exc, ProviderNotInstalledError | ProviderNotConfiguredError):

@@ -1,7 +1,6 @@
 """Live trip data: the lookup used to build a call's prompt, and the CSV import.
 
-The CSV columns are those of ``examples/trips.csv`` in the design folder (see
-:data:`TRIP_CSV_COLUMNS`).
+The CSV columns are those of ``app/demo_data/trips.csv`` (see :data:`TRIP_CSV_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -95,11 +94,6 @@ class TripData:
             sub_status=trip.sub_status,
             updated_at=trip.updated_at,
         )
-
-    @property
-    def is_empty(self) -> bool:
-        """Whether this stands for "no trip found"."""
-        return self.trip_id is None
 
     @property
     def miles_driven(self) -> float | None:

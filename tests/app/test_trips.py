@@ -90,11 +90,10 @@ def test_miles_driven_is_none_without_a_sensible_distance(
     assert trip.miles_driven is None
 
 
-def test_empty_trip_data_is_empty() -> None:
-    """TripData.empty() has no trip id and reports itself empty; a found trip does not."""
-    assert TripData.empty().is_empty
+def test_empty_trip_data_has_no_trip() -> None:
+    """TripData.empty() stands for "no trip found": no trip id and no figures."""
+    assert TripData.empty().trip_id is None
     assert TripData.empty().miles_driven is None
-    assert not TripData(trip_id="TRP-1").is_empty
 
 
 # --- lookup ---------------------------------------------------------------------------------
@@ -158,7 +157,7 @@ async def test_lookup_returns_empty_when_nothing_matches(
     await _add(session_factory, _trip("TRP-OTHER", "DRV-2"))
     trip = await _lookup(session_factory, trip_id="TRP-NONE", fallback_trip_id=None)
     assert trip == TripData.empty()
-    assert trip.is_empty
+    assert trip.trip_id is None
 
 
 async def test_lookup_copies_every_field(
