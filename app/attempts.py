@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, text, update
+from sqlalchemy import Select, case, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voice_providers import PlacedCall, mask_phone_number
@@ -89,6 +90,9 @@ class NewAttempt:
     #: The client's ``Idempotency-Key``, None without one.
     key: str | None
     fingerprint: str
+    #: What the request asks for whoever sends it and whenever: the fingerprint without the
+    #: front end's ``timestamp``; equal digests to one number are the same request.
+    request_digest: str
     #: The prompt as sent, and the template versions it was built from.
     prompt: str | None = None
     template_versions: Mapping[str, int] = field(default_factory=dict)
@@ -102,14 +106,21 @@ class Replay:
     body: dict[str, Any]
 
 
+class _Replayed(Exception):  # noqa: N818 - a result carried out of the transaction, not an error
+    def __init__(self, replay: Replay) -> None:
+        self.replay = replay
+
+
 @dataclass(frozen=True, kw_only=True)
 class AttemptPolicy:
-    """How long keys live, when a pending attempt is presumed abandoned, the number's limit."""
+    """How long keys live, when a pending attempt is presumed abandoned, the number's limits."""
 
     ttl: timedelta
     dedupe_window: timedelta
     stale_after: timedelta
     limit: CallLimit
+    #: ``PER_NUMBER_MIN_INTERVAL_SECONDS``; zero disables it.
+    min_interval: timedelta = timedelta(0)
 
 
 class Attempts:
@@ -148,8 +159,11 @@ class Attempts:
             key = AUTO_PREFIX + attempt.fingerprint
         # A concurrent release or takeover can make one pass lose the race; the next one sees it.
         for _ in range(3):
-            async with self._sessions() as session, session.begin():
-                done, replay = await self._try_open(session, attempt, key)
+            try:
+                async with self._sessions() as session, session.begin():
+                    done, replay = await self._try_open(session, attempt, key)
+            except _Replayed as replayed:  # the insert is rolled back: this request is a repeat
+                return replayed.replay
             if done:
                 return replay
         raise ApiError(
@@ -162,7 +176,7 @@ class Attempts:
         self, session: AsyncSession, attempt: NewAttempt, key: str | None
     ) -> tuple[bool, Replay | None]:
         now = utcnow()
-        if self.policy.limit.enabled and is_postgresql(session):
+        if (self.policy.limit.enabled or self.policy.min_interval) and is_postgresql(session):
             # One transaction per number at a time, across processes. SQLite needs no lock:
             # the insert that follows takes its single write lock.
             await session.execute(
@@ -170,7 +184,7 @@ class Attempts:
                 {"number": attempt.phone_e164},
             )
         if await _insert(session, attempt, key, now, self._expiry(key, now)):
-            self._check_limit_or_raise(await _recent_to_number(session, attempt, now, self.policy))
+            await self._check_number(session, attempt, now)
             return True, None
         held = await session.scalar(
             select(CallAttempt).where(
@@ -193,12 +207,8 @@ class Attempts:
                 "This Idempotency-Key was already used with a different request body",
                 "idempotency_key_reused",
             )
-        if held.status != PENDING:
-            return True, _replay(held)
-        if unsettled := self._unsettled.get(held.call_sid):
-            return True, Replay(
-                unsettled["response_status"], json.loads(unsettled["response_body"])
-            )
+        if (replay := self._answer(held)) is not None:
+            return True, replay
         if held.created_at + self.policy.stale_after <= now:
             await session.execute(
                 update(CallAttempt)
@@ -215,10 +225,60 @@ class Attempts:
             call_sid=held.call_sid,
         )
 
-    def _check_limit_or_raise(self, recent: list[datetime]) -> None:
-        error = cooldown_error(recent, self.policy.limit, now=utcnow())
-        if error is not None:
-            raise error
+    def _answer(self, row: CallAttempt) -> Replay | None:
+        """The stored answer of an attempt, None while it has none (pending)."""
+        if row.status != PENDING:
+            return _replay(row)
+        if unsettled := self._unsettled.get(row.call_sid):
+            return Replay(unsettled["response_status"], json.loads(unsettled["response_body"]))
+        return None
+
+    async def _check_number(
+        self, session: AsyncSession, attempt: NewAttempt, now: datetime
+    ) -> None:
+        """Refuse a second call to a number that was rung, or may have been, moments ago.
+
+        Whatever the key, the caller or the timestamp: the same request replays the earlier
+        answer (409 while it is pending), another one is refused with 429 and Retry-After.
+        """
+        interval = self.policy.min_interval
+        latest = None
+        if interval:
+            latest = await session.scalar(
+                _may_have_rung(attempt)
+                .where(or_(CallAttempt.status == PENDING, CallAttempt.updated_at > now - interval))
+                .order_by(CallAttempt.created_at.desc())
+                .limit(1)
+            )
+        if latest is not None:
+            replay = self._answer(latest)
+            if latest.request_digest == attempt.request_digest and replay is not None:
+                raise _Replayed(replay)
+            if latest.request_digest == attempt.request_digest:
+                raise ApiError(
+                    409,
+                    "An identical request for this number is still being processed",
+                    "idempotency_key_in_flight",
+                    call_sid=latest.call_sid,
+                )
+            wait = interval if latest.status == PENDING else latest.updated_at + interval - now
+            raise ApiError(
+                429,
+                f"This number was called less than {interval.total_seconds():g} seconds ago; "
+                "wait before calling it again",
+                "number_cooldown",
+                headers={"Retry-After": str(max(1, math.ceil(wait.total_seconds())))},
+            )
+        if self.policy.limit.enabled:
+            since = now - timedelta(minutes=self.policy.limit.minutes)
+            rows = await session.scalars(
+                _may_have_rung(attempt)
+                .with_only_columns(CallAttempt.created_at)
+                .where(CallAttempt.created_at >= since)
+                .order_by(CallAttempt.created_at)
+            )
+            if error := cooldown_error(list(rows.all()), self.policy.limit, now=now):
+                raise error
 
     def _expiry(self, key: str | None, now: datetime) -> datetime | None:
         if key is None:
@@ -267,9 +327,11 @@ class Attempts:
             "updated_at": now,
             "response_status": answer[0],
             "response_body": json.dumps(dict(answer[1])),
-            # The dedupe window runs from the answer, so a slow call still blocks repeats.
+            # The dedupe window runs from the answer, so a slow call still blocks repeats; an
+            # answer that may have rung blocks a blind resend for the key's full lifetime.
             "expires_at": case(
-                (auto, now + self.policy.dedupe_window), else_=CallAttempt.expires_at
+                (auto, now + (self.policy.dedupe_window if status == PLACED else self.policy.ttl)),
+                else_=CallAttempt.expires_at,
             ),
             **ids,
         }
@@ -354,6 +416,7 @@ async def _insert(
             simulated=attempt.simulated,
             idempotency_key=key,
             fingerprint=attempt.fingerprint,
+            request_digest=attempt.request_digest,
             prompt=attempt.prompt,
             template_versions=json.dumps(dict(attempt.template_versions), sort_keys=True),
             created_at=now,
@@ -366,23 +429,13 @@ async def _insert(
     return (await session.execute(statement)).scalar_one_or_none() is not None
 
 
-async def _recent_to_number(
-    session: AsyncSession, attempt: NewAttempt, now: datetime, policy: AttemptPolicy
-) -> list[datetime]:
-    """Creation times, oldest first, of other attempts that may have rung this number."""
-    if not policy.limit.enabled:
-        return []
-    rows = await session.scalars(
-        select(CallAttempt.created_at)
-        .where(
-            CallAttempt.phone_e164 == attempt.phone_e164,
-            CallAttempt.created_at >= now - timedelta(minutes=policy.limit.minutes),
-            CallAttempt.status.in_(MAY_HAVE_RUNG),
-            CallAttempt.call_sid != attempt.call_sid,
-        )
-        .order_by(CallAttempt.created_at)
+def _may_have_rung(attempt: NewAttempt) -> Select[CallAttempt]:
+    """Other attempts to the attempt's number that may have rung it."""
+    return select(CallAttempt).where(
+        CallAttempt.phone_e164 == attempt.phone_e164,
+        CallAttempt.status.in_(MAY_HAVE_RUNG),
+        CallAttempt.call_sid != attempt.call_sid,
     )
-    return list(rows.all())
 
 
 def _replay(row: CallAttempt) -> Replay:

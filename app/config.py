@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     per_number_call_limit: str = "3/10"
     # Every number has an upper bound and floats must be finite: a huge value overflows date
     # arithmetic at request time (a 500 on every call) and `inf`/`nan` disable what they bound.
+    per_number_min_interval_seconds: int = Field(default=60, ge=0, le=24 * 3600)
     dedupe_window_seconds: int = Field(default=120, ge=0, le=24 * 3600)
     idempotency_ttl_hours: int = Field(default=24, ge=24, le=366 * 24)
     pending_timeout_seconds: int = Field(default=300, ge=60, le=24 * 3600)

@@ -157,6 +157,7 @@ def _services(
             dedupe_window=timedelta(seconds=config.dedupe_window_seconds),
             stale_after=timedelta(seconds=config.pending_timeout_seconds),
             limit=config.call_limit,
+            min_interval=timedelta(seconds=config.per_number_min_interval_seconds),
         ),
     )
     calls = ViolationCallService(

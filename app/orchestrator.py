@@ -145,6 +145,7 @@ class ViolationCallService:
             transfer_to=transfer_to,
         )
         await self._prepare_prompt(job)
+        body = request.model_dump(mode="json")
         replay = await self.attempts.open(
             NewAttempt(
                 call_sid=job.call_sid,
@@ -159,8 +160,9 @@ class ViolationCallService:
                 prompt=job.prompt,
                 template_versions=job.template_versions,
                 key=idempotency_key,
-                fingerprint=fingerprint(
-                    request.model_dump(mode="json"), target=provider.provider_id
+                fingerprint=fingerprint(body, target=provider.provider_id),
+                request_digest=fingerprint(
+                    {**body, "timestamp": None}, target=provider.provider_id
                 ),
             )
         )

@@ -173,12 +173,13 @@ def hold_until(release: asyncio.Event, *, entered: asyncio.Event | None = None) 
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for one test: no `.env`, the test database, no per-number limit by default."""
+    """Settings for one test: no `.env`, the test database, no per-number limits by default."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "dispatcher_transfer_number": TRANSFER_NUMBER,
         "dispatcher_name": "Dana",
         "per_number_call_limit": "0",
+        "per_number_min_interval_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -373,6 +374,7 @@ def new_attempt(call_sid: str, *, phone: str = PHONE_E164) -> NewAttempt:
         simulated=False,
         key=None,
         fingerprint=call_sid,
+        request_digest=call_sid,
     )
 
 

@@ -225,3 +225,17 @@ async def test_settling_never_overwrites_a_swept_attempt(
     assert record is not None
     assert record.status == UNKNOWN
     assert record.conversation_id is None
+
+
+async def test_provider_ids_of_any_length_are_stored(database_url: str) -> None:
+    """A 300-character provider id is stored whole and the attempt ends `placed`, on both
+    databases (PostgreSQL used to refuse the update and leave the attempt pending)."""
+    placed = PlacedCall(provider_id=VAPI, conversation_id="c" * 300, call_sid="CA" + "9" * 298)
+    vapi = FakeVapi(results=[placed])
+    async with serve(make_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
+        response = await service.call()
+        record = await service.record(response.json()["call_sid"])
+    assert response.status_code == 200
+    assert record.status == PLACED
+    assert record.conversation_id == placed.conversation_id
+    assert record.provider_call_sid == placed.call_sid

@@ -69,6 +69,7 @@ EXPECTED_COLUMNS = {
         "triggers_count",
         "idempotency_key",
         "fingerprint",
+        "request_digest",
         "response_status",
         "response_body",
         "expires_at",

@@ -139,8 +139,12 @@ def test_printed_curl_command_places_a_simulated_call(demo: Demo) -> None:
 
 
 def test_flag_endpoint_places_a_simulated_call(demo: Demo) -> None:
-    """The printed example body, posted to /driver_data/call, is a simulated call via the flag."""
-    body = {**demo.curl_body, "timestamp": "2026-11-20T15:00:00Z"}
+    """The printed example body, for the other demo driver, posted to /driver_data/call, is a
+    simulated call via the flag (the first driver was just called: PER_NUMBER_MIN_INTERVAL)."""
+    body = json.loads(json.dumps(demo.curl_body))
+    driver = body["drivers"][0]
+    driver.update(driverId="DRV-20911", driverName="Ana Ruiz", phoneNumber="(312) 555-0182")
+    driver["violations"]["tripId"] = "TRP-883121"
 
     response = _post(f"{demo.url}/driver_data/call", body)
 

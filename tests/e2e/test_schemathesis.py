@@ -86,7 +86,12 @@ def live_stack(
     try:
         loop.run(load_trip(database_url, folder))
         fakes = loop.run(start_fakes())
-        config = make_settings(database_url, per_number_call_limit="0", dedupe_window_seconds=0)
+        config = make_settings(
+            database_url,
+            per_number_call_limit="0",
+            per_number_min_interval_seconds=0,
+            dedupe_window_seconds=0,
+        )
         provider_settings = {pid: fake.settings() for pid, fake in fakes.items()}
         asgi = create_app(settings=config, provider_settings=provider_settings)
         app = LiveApp(loop.run(start_server(asgi)), config)
