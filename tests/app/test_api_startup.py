@@ -137,6 +137,18 @@ REFUSED_CONFIGURATIONS = [
         id="limit-zero-calls",
     ),
     pytest.param(
+        {"PER_NUMBER_MIN_INTERVAL_SECONDS": "100000000000"},
+        "invalid settings: PER_NUMBER_MIN_INTERVAL_SECONDS: Input should be less than or equal "
+        "to 86400",
+        id="min-interval-overflows",
+    ),
+    pytest.param(
+        {"PER_NUMBER_MIN_INTERVAL_SECONDS": "-1"},
+        "invalid settings: PER_NUMBER_MIN_INTERVAL_SECONDS: Input should be greater than or "
+        "equal to 0",
+        id="min-interval-negative",
+    ),
+    pytest.param(
         {"DEDUPE_WINDOW_SECONDS": "100000000000"},
         "invalid settings: DEDUPE_WINDOW_SECONDS: Input should be less than or equal to 86400",
         id="dedupe-window-overflows",
