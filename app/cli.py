@@ -1,4 +1,4 @@
-"""The `violation-calls` command: serve, demo, db upgrade, trips import, templates."""
+"""The `violation-calls` command: serve, demo, db upgrade, trips import, templates, call."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .cli_call import add_call_command, run_call_command
 from .cli_templates import add_template_commands, run_template_command
 from .config import StartupError, load_settings
 from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     trips_import.add_argument("file", type=Path)
 
     add_template_commands(commands)
+    add_call_command(commands)
     return parser
 
 
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_demo(host=args.host, port=args.port, database_url=args.database_url))
         return 0
+    if args.command == "call":
+        return run_call_command(args, settings)
     url = settings.database_url or DEFAULT_DATABASE_URL
     if args.command == "templates":
         return run_template_command(args, url)

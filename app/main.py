@@ -40,6 +40,7 @@ from .limits import CallGate
 from .log_redaction import install_url_redaction
 from .logging_setup import configure_logging
 from .orchestrator import ViolationCallService
+from .preview_routes import preview_router
 from .routes import health_router, router
 from .template_routes import template_router
 from .template_store import TemplateStore
@@ -119,6 +120,7 @@ def create_app(
     # Unknown paths answer the JSON 404, never a redirect (TrailingSlashMiddleware serves `/x/`).
     app.router.redirect_slashes = False
     app.include_router(router)
+    app.include_router(preview_router)
     app.include_router(template_router)
     app.include_router(health_router)
     install_error_handlers(app)

@@ -63,7 +63,6 @@ class _Job:
     caller: str
     idempotency_key: str | None
     call_sid: str
-    transfer_to: str
     trip_id: str | None = None
     prompt: str = ""
     template_versions: dict[str, int] = field(default_factory=dict)
@@ -133,16 +132,15 @@ class ViolationCallService:
         """
         self._log_incoming(request, provider)
         driver = first_driver(request)
-        transfer_to = self._transfer_number()
+        self.transfer_number()  # refused before anything is claimed or recorded
         job = _Job(
             request=request,
             driver=driver,
-            phone=self._vet_phone(driver.phoneNumber),
+            phone=self.vet_phone(driver.phoneNumber),
             provider=provider,
             caller=caller,
             idempotency_key=idempotency_key,
             call_sid=new_call_sid(),
-            transfer_to=transfer_to,
         )
         await self._prepare_prompt(job)
         body = request.model_dump(mode="json")
@@ -196,18 +194,8 @@ class ViolationCallService:
         job.prompt, job.template_versions = built.prompt, dict(built.template_versions)
 
     async def _call(self, job: _Job) -> tuple[CallRequest, PlacedCall]:
-        driver = job.driver
-        # Every request string a provider receives is cleaned like prompt text: the driver id
-        # lands in the agent's variables, VAPI's metadata and the call name, where `{{...}}`
-        # would be template syntax.
-        call = CallRequest(
-            to_number=job.phone,
-            driver_id=sanitize_text(driver.driverId, limit=64),
-            driver_name=sanitize_text(driver.driverName, limit=200),
-            call_sid=job.call_sid,
-            prompt=job.prompt,
-            transfer_to=job.transfer_to,
-            dispatcher_name=self.settings.dispatcher_name,
+        call = self.call_request(
+            driver=job.driver, phone=job.phone, call_sid=job.call_sid, prompt=job.prompt
         )
         async with self.gate.slot():
             placed = await self._place(job.provider, call)
@@ -277,11 +265,31 @@ class ViolationCallService:
             thresholds=self.thresholds,
         )
 
-    def _transfer_number(self) -> str:
+    def call_request(
+        self, *, driver: DriverData, phone: str, call_sid: str, prompt: str
+    ) -> CallRequest:
+        """What the provider is asked to do (calls and previews build it here, identically)."""
+        # Every request string a provider receives is cleaned like prompt text: the driver id
+        # lands in the agent's variables, VAPI's metadata and the call name, where `{{...}}`
+        # would be template syntax.
+        return CallRequest(
+            to_number=phone,
+            driver_id=sanitize_text(driver.driverId, limit=64),
+            driver_name=sanitize_text(driver.driverName, limit=200),
+            call_sid=call_sid,
+            prompt=prompt,
+            transfer_to=self.transfer_number(),
+            dispatcher_name=self.settings.dispatcher_name,
+        )
+
+    def transfer_number(self) -> str:
         """The number the agent transfers to (settings check its format); refuse when unset.
 
         ElevenLabs accepts a call with an empty variable and fails only once the driver
         answers, so a missing transfer number must stop the call here.
+
+        Raises:
+            ApiError: 503 ``transfer_number_not_configured``, or 422 when not E.164.
         """
         if not self.settings.dispatcher_transfer_number:
             raise ApiError(
@@ -292,7 +300,12 @@ class ViolationCallService:
             )
         return self.settings.dispatcher_transfer_number
 
-    def _vet_phone(self, raw: str) -> str:
+    def vet_phone(self, raw: str) -> str:
+        """The number in E.164 when it may be called.
+
+        Raises:
+            ApiError: 422 naming why the number is refused.
+        """
         try:
             phone = vet_phone_number(raw, allowed_regions=self.settings.allowed_regions)
         except InvalidPhoneNumberError as e:

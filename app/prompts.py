@@ -469,11 +469,13 @@ class BuiltPrompt:
         prompt: The agent's prompt.
         points: Every point, in order (a very long list may not all fit the prompt).
         template_versions: Template name -> version, for every template the prompt used.
+        trip_id: The trip the points were judged against; ``None`` when no trip was found.
     """
 
     prompt: str
     points: tuple[Point, ...]
     template_versions: Mapping[str, int]
+    trip_id: str | None = None
 
 
 def _verbatim(violation_type: str, description: str) -> str:
@@ -620,7 +622,12 @@ def build_prompt(
     for point in points:
         if point.template is not None and point.template_version is not None:
             versions[point.template] = point.template_version
-    return BuiltPrompt(prompt=prompt, points=points, template_versions=MappingProxyType(versions))
+    return BuiltPrompt(
+        prompt=prompt,
+        points=points,
+        template_versions=MappingProxyType(versions),
+        trip_id=trip_data.trip_id,
+    )
 
 
 def generate_enhanced_conversational_prompt(
