@@ -155,17 +155,25 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def longest_call_seconds(self) -> float:
-        """Upper bound of one request's time from idempotency claim to provider answer."""
+    def provider_deadline_seconds(self) -> float:
+        """One overall deadline for a provider call: every retry, wait and read included.
+
+        Each read of a dripping answer stays under the read timeout; this bounds the sum, so
+        no provider call outlives the sweep (`longest_call_seconds` < PENDING_TIMEOUT_SECONDS).
+        """
         return (
-            DATABASE_WAIT_SECONDS
-            + self.call_queue_timeout_seconds
-            + self.retry_timeout
+            self.retry_timeout
             + self.retry_after_cap
             + self.provider_connect_timeout_seconds
             + self.provider_pool_timeout_seconds
             + self.provider_timeout_seconds
         )
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """Upper bound of one request's time from idempotency claim to provider answer."""
+        queued = DATABASE_WAIT_SECONDS + self.call_queue_timeout_seconds
+        return queued + self.provider_deadline_seconds
 
     @property
     def call_limit(self) -> CallLimit:

@@ -6,6 +6,7 @@ dependency layer resolved.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voice_providers import (
+    CallOutcomeUnknownError,
     CallRejectedError,
     CallRequest,
     InvalidPhoneNumberError,
@@ -176,12 +178,18 @@ class ViolationCallService:
         except ApiError as error:
             await self.attempts.failed(job.call_sid, error)
             raise
-        except Exception:
-            # Once the provider placed the call, keep an answer that says so: a retry replays
-            # it instead of ringing the driver again. Before that nothing rang: free the key.
-            crash = _INTERNAL if placed is None else _crashed(job.call_sid)
+        except Exception as e:
+            # Once the provider placed the call, answer (and keep for replays) that it may
+            # have been placed, with its call_sid. Before that nothing rang: free the key.
+            if placed is None:
+                await self.attempts.failed(job.call_sid, _INTERNAL)
+                raise
+            logger.exception(
+                "❌ call %s: internal error after the provider placed it", job.call_sid
+            )
+            crash = _crashed(job.call_sid)
             await self.attempts.failed(job.call_sid, crash)
-            raise
+            raise crash from e
         # Cancelled or crashed mid-call, the attempt stays pending; the sweep later settles it
         # as "outcome unknown", so nobody dials again blindly.
         await self.attempts.placed(job.call_sid, placed, answer=outcome.body)
@@ -206,7 +214,7 @@ class ViolationCallService:
         try:
             prepared = provider.prepare(request=call)
             self._log_outgoing(prepared)
-            placed = await provider.place(prepared=prepared)
+            placed = await self._within_deadline(provider, prepared)
         except VoiceProviderError as e:
             error = api_error_for(e, call_sid=call.call_sid)
             reason = e.reason if isinstance(e, CallRejectedError) and e.reason else None
@@ -232,6 +240,21 @@ class ViolationCallService:
             SEPARATOR,
         )
         return placed
+
+    async def _within_deadline(
+        self, provider: VoiceCallProvider, prepared: PreparedCall
+    ) -> PlacedCall:
+        try:
+            async with asyncio.timeout(self.settings.provider_deadline_seconds):
+                return await provider.place(prepared=prepared)
+        except TimeoutError as e:
+            # A dripping or stalled answer: the request went out, the phone may be ringing.
+            raise CallOutcomeUnknownError(
+                f"{provider.display_name} did not confirm the call in time; "
+                "it may have been placed",
+                code="provider_outcome_unknown",
+                provider_id=provider.provider_id,
+            ) from e
 
     @property
     def thresholds(self) -> Thresholds:

@@ -336,3 +336,29 @@ def test_pending_timeout_must_outlive_the_longest_legitimate_call() -> None:
     with pytest.raises(ValueError, match="PENDING_TIMEOUT_SECONDS"):
         _settings(pending_timeout_seconds=int(longest) - 1)
     assert _settings(pending_timeout_seconds=int(longest) + 1).pending_timeout_seconds > longest
+
+
+@given(
+    read=st.floats(0.1, 120),
+    retrying=st.floats(0.1, 120),
+    cap=st.floats(0, 60),
+    pending=st.integers(60, 24 * 3600),
+)
+def test_a_provider_call_deadline_is_always_shorter_than_the_sweep(
+    read: float, retrying: float, cap: float, pending: int
+) -> None:
+    """Whatever timeouts are set, settings that start have a provider deadline (all retries,
+    waits and reads) shorter than PENDING_TIMEOUT_SECONDS, so the sweep never settles a call
+    that later succeeds."""
+    values = {
+        "provider_timeout_seconds": read,
+        "retry_timeout": retrying,
+        "retry_after_cap": cap,
+        "pending_timeout_seconds": pending,
+    }
+    try:
+        settings = _settings(**values)
+    except ValidationError as refused:
+        assert "PENDING_TIMEOUT_SECONDS" in str(refused)
+        return
+    assert settings.provider_deadline_seconds < settings.pending_timeout_seconds

@@ -84,7 +84,8 @@ async def test_lost_bookkeeping_after_an_ambiguous_failure_still_blocks_a_redial
 async def test_crash_after_dialling_keeps_the_key(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An unexpected error once the provider was asked keeps the key: the retry does not redial."""
+    """An unexpected error once the provider placed the call answers 500 with its call_sid, saying
+    it may have been placed (never a bare 500), and keeps the key: the retry does not redial."""
     async with serve(make_settings(database_url), raise_app_exceptions=False) as service:
         calls = service.services.calls
 
@@ -96,8 +97,10 @@ async def test_crash_after_dialling_keeps_the_key(
         monkeypatch.undo()
         retried = await service.call(idempotency_key="order-8")
         attempts = len(service.vapi.history)
-    assert crashed.status_code == 500
-    assert retried.status_code == 500
+    assert crashed.status_code == retried.status_code == 500
+    assert crashed.json()["call_sid"].startswith("vc_")
+    assert "may have been placed" in crashed.json()["detail"]
+    assert retried.json() == crashed.json()
     assert retried.json()["error_code"] == "internal_error"
     assert retried.headers.get("Idempotent-Replayed") == "true"
     assert attempts == 1
