@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voice_providers import (
     CallOutcomeUnknownError,
-    CallRejectedError,
     CallRequest,
     InvalidPhoneNumberError,
     PlacedCall,
@@ -217,7 +216,7 @@ class ViolationCallService:
             placed = await self._within_deadline(provider, prepared)
         except VoiceProviderError as e:
             error = api_error_for(e, call_sid=call.call_sid)
-            reason = e.reason if isinstance(e, CallRejectedError) and e.reason else None
+            reason = e.reason
             logger.error(
                 "❌ %s call %s failed: %s (%s)%s",
                 provider.provider_id,

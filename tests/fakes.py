@@ -28,7 +28,6 @@ from voice_providers import (
     RetryPolicy,
     VoiceCallProvider,
     VoiceProviderError,
-    call_with_retries,
     hookimpl,
 )
 
@@ -60,8 +59,6 @@ class FakeVoiceCallProvider:
         results: Canned results, returned in order; generated ones follow when they run out.
         fake_exception: The error to raise, when set.
         fake_exception_count: How many attempts raise `fake_exception` before success.
-        retry_policy: When set, `place_call` retries like a real provider does (each attempt is
-            one history entry); by default each `place_call` is a single attempt.
     """
 
     provider_id: ClassVar[str] = FAKE_PROVIDER_ID
@@ -73,12 +70,10 @@ class FakeVoiceCallProvider:
         results: Iterable[PlacedCall] = (),
         fake_exception: VoiceProviderError | None = None,
         fake_exception_count: int = 1,
-        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.results: deque[PlacedCall] = deque(results)
         self.fake_exception = fake_exception
         self.fake_exception_count = fake_exception_count
-        self.retry_policy = retry_policy
         self.exceptions_raised = 0
         self.history: list[CallRequest] = []
         self.placed: list[PlacedCall] = []
@@ -89,20 +84,14 @@ class FakeVoiceCallProvider:
 
     def prepare(self, *, request: CallRequest) -> PreparedCall:
         """The request itself as the body; refuses bad dynamic variables like the real ones."""
-        body = {**request.model_dump(mode="json"), _VARIABLES: request.dynamic_variables()}
+        variables = request.dynamic_variables()
+        body = {**request.model_dump(mode="json"), _VARIABLES: variables}
         return PreparedCall(provider_id=self.provider_id, call_sid=request.call_sid, body=body)
 
     async def place(self, *, prepared: PreparedCall) -> PlacedCall:
         """Record the attempt, raise the injected error while it lasts, else return a result."""
         fields = {k: v for k, v in prepared.body.items() if k != _VARIABLES}
         request = CallRequest.model_validate(fields)
-        if self.retry_policy is None:
-            return await self._attempt(request)
-        return await call_with_retries(
-            self, lambda: self._attempt(request), policy=self.retry_policy
-        )
-
-    async def _attempt(self, request: CallRequest) -> PlacedCall:
         self.history.append(request)
         if self.fake_exception is not None and self.exceptions_raised < self.fake_exception_count:
             self.exceptions_raised += 1
@@ -161,9 +150,18 @@ class FakeProviderPlugin:
 
 
 class UnconfiguredFakeProviderPlugin(FakeProviderPlugin):
-    """Registers the fake provider as installed but missing its (made-up) key."""
+    """An installed provider whose factory refuses for a missing (made-up) key, naming it.
 
-    message: ClassVar[str] = "Fake is not configured: set FAKE_API_KEY"
+    Args:
+        provider_id: The id it registers.
+        variable: The environment variable named in the error.
+    """
+
+    def __init__(
+        self, *, provider_id: str = FAKE_PROVIDER_ID, variable: str = "FAKE_API_KEY"
+    ) -> None:
+        super().__init__(provider_id=provider_id, display_name=provider_id.title())
+        self.message = f"{self.display_name} is not configured: set {variable}"
 
     def from_context(self, context: ProviderContext) -> VoiceCallProvider:
         """Refuse, naming the missing setting, like a real provider without its key."""

@@ -19,8 +19,9 @@ from ._errors import (
     VoiceProviderError,
 )
 from ._hookspecs import hookimpl
-from ._http import default_timeout, error_for_status, post_json, rejected, short_reason
-from ._models import CallRequest, PlacedCall, PreparedCall, validate_dynamic_variables
+from ._http import default_timeout
+from ._json_post import JsonPostProvider
+from ._models import CallRequest, PlacedCall, PreparedCall
 from ._phone import mask_phone_number, vet_phone_number
 from ._protocol import ProviderPlugin, VoiceCallProvider
 from ._registry import (
@@ -30,7 +31,7 @@ from ._registry import (
     collect_plugins,
     get_plugin_manager,
 )
-from ._retry import RetryPolicy, call_with_retries
+from ._retry import RetryPolicy
 
 __all__ = [
     "CallNotDeliveredError",
@@ -39,6 +40,7 @@ __all__ = [
     "CallRequest",
     "InvalidCallRequestError",
     "InvalidPhoneNumberError",
+    "JsonPostProvider",
     "PlacedCall",
     "PreparedCall",
     "ProviderContext",
@@ -50,17 +52,11 @@ __all__ = [
     "VoiceCallProvider",
     "VoiceProviderError",
     "build_registry",
-    "call_with_retries",
     "check_base_url",
     "collect_plugins",
     "default_timeout",
-    "error_for_status",
     "get_plugin_manager",
     "hookimpl",
     "mask_phone_number",
-    "post_json",
-    "rejected",
-    "short_reason",
-    "validate_dynamic_variables",
     "vet_phone_number",
 ]

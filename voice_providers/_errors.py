@@ -6,7 +6,7 @@ key, a full phone number or a provider's raw response body.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
     from ._protocol import VoiceCallProvider
@@ -20,11 +20,15 @@ class VoiceProviderError(Exception):
         code: A stable machine code for clients and dashboards.
         provider_id: The provider involved, when there is one.
         status_code: The provider's HTTP status, when it answered.
+        retry_after: Seconds the provider asked us to wait, when it said so (429/503).
+        reason: A short, sanitised reason from the provider's error, for logs (rejections).
     """
 
     #: True when the provider cannot have acted, so sending again cannot ring the phone twice.
     retry_safe: ClassVar[bool] = False
     default_code: ClassVar[str] = "voice_provider_error"
+    #: The user-safe message `for_provider` fills with the provider's display name.
+    template: ClassVar[str] = "{} failed"
 
     def __init__(
         self,
@@ -33,12 +37,23 @@ class VoiceProviderError(Exception):
         code: str | None = None,
         provider_id: str | None = None,
         status_code: int | None = None,
+        retry_after: float | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.provider_id = provider_id
         self.status_code = status_code
+        self.retry_after = retry_after
+        self.reason = reason
+
+    @classmethod
+    def for_provider(cls, provider: VoiceCallProvider, **details: Any) -> Self:
+        """This error for `provider`, its message the class's `template` with its name."""
+        return cls(
+            cls.template.format(provider.display_name), provider_id=provider.provider_id, **details
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
@@ -55,54 +70,27 @@ class ProviderNotConfiguredError(VoiceProviderError):
 
     default_code = "provider_not_configured"
 
-    @classmethod
-    def naming(cls, provider: VoiceCallProvider, missing: list[str]) -> ProviderNotConfiguredError:
-        """``"<Name> is not configured: set <VARIABLE>, ..."``, the one way providers say it."""
-        return cls(
-            f"{provider.display_name} is not configured: set {', '.join(missing)}",
-            provider_id=provider.provider_id,
-        )
-
 
 class CallNotDeliveredError(VoiceProviderError):
-    """The provider cannot have acted: connect failure, 429 or 503. Safe to retry.
-
-    Args:
-        retry_after: Seconds the provider asked us to wait, when it said so.
-    """
+    """The provider cannot have acted: connect failure, 429 or 503. Safe to retry."""
 
     retry_safe = True
     default_code = "provider_unreachable"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
+    template = "Unable to reach {} API"
 
 
 class CallRejectedError(VoiceProviderError):
-    """The provider answered and refused the call (other 4xx, or ElevenLabs `success: false`).
-
-    Args:
-        reason: A short, sanitised reason extracted from the provider's error, for logs.
-    """
+    """The provider answered and refused the call (other 4xx, or ElevenLabs `success: false`)."""
 
     default_code = "provider_rejected"
-
-    def __init__(self, message: str, *, reason: str | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.reason = reason
+    template = "{} rejected the call request"
 
 
 class CallOutcomeUnknownError(VoiceProviderError):
     """The request may have reached the provider; the phone may be ringing. Never retried."""
 
     default_code = "provider_outcome_unknown"
+    template = "{} did not confirm the call; it may have been placed"
 
 
 class InvalidCallRequestError(VoiceProviderError):

@@ -101,20 +101,18 @@ async def post_json(
             provider_id=provider.provider_id,
         ) from e
     except _NOT_SENT as e:
-        raise CallNotDeliveredError(
-            f"Unable to reach {provider.display_name} API",
-            code="provider_unreachable",
-            provider_id=provider.provider_id,
-        ) from e
+        raise CallNotDeliveredError.for_provider(provider) from e
     except (httpx.TransportError, httpx.DecodingError) as e:
         # Read/write timeouts, resets and protocol errors happen after (part of) the request
         # went out: the provider may have dialled, so this must never be retried.
-        raise _unknown(provider) from e
+        raise CallOutcomeUnknownError.for_provider(provider) from e
     try:
         raw = await _read_capped(response)
     except (httpx.TransportError, httpx.DecodingError) as e:
         # The provider answered (the call may be placed) but the body could not be read.
-        raise _unknown(provider, response.status_code) from e
+        raise CallOutcomeUnknownError.for_provider(
+            provider, status_code=response.status_code
+        ) from e
     finally:
         await response.aclose()
     logging.getLogger(f"voice_providers.{provider.provider_id}").debug(
@@ -142,17 +140,6 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw) if raw else None
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-
-
-def _unknown(
-    provider: VoiceCallProvider, status_code: int | None = None
-) -> CallOutcomeUnknownError:
-    return CallOutcomeUnknownError(
-        f"{provider.display_name} did not confirm the call; it may have been placed",
-        code="provider_outcome_unknown",
-        provider_id=provider.provider_id,
-        status_code=status_code,
-    )
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -185,29 +172,15 @@ def error_for_status(
     """
     status = reply.status_code
     if status in RETRYABLE_STATUSES:
-        return CallNotDeliveredError(
-            f"Unable to reach {provider.display_name} API",
+        return CallNotDeliveredError.for_provider(
+            provider,
             code="provider_rate_limited" if status == 429 else "provider_unavailable",
-            provider_id=provider.provider_id,
             retry_after=parse_retry_after(reply.headers.get("retry-after")),
             status_code=status,
         )
     if status >= 500 or status < 400:
-        return _unknown(provider, status)
-    return rejected(provider, status_code=status, reason=reason)
-
-
-def rejected(
-    provider: VoiceCallProvider, *, status_code: int, reason: str | None
-) -> CallRejectedError:
-    """The provider answered and refused the call: ``"<Name> rejected the call request"``."""
-    return CallRejectedError(
-        f"{provider.display_name} rejected the call request",
-        code="provider_rejected",
-        provider_id=provider.provider_id,
-        status_code=status_code,
-        reason=reason,
-    )
+        return CallOutcomeUnknownError.for_provider(provider, status_code=status)
+    return CallRejectedError.for_provider(provider, status_code=status, reason=reason)
 
 
 def short_reason(value: object, *, limit: int = 200) -> str | None:

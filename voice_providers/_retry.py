@@ -10,7 +10,7 @@ from typing import TypeVar
 import stamina
 
 from . import defaults
-from ._errors import CallNotDeliveredError, VoiceProviderError
+from ._errors import VoiceProviderError
 from ._protocol import VoiceCallProvider
 
 T = TypeVar("T")
@@ -50,9 +50,8 @@ class RetryPolicy:
         """
         if not (isinstance(exc, VoiceProviderError) and exc.retry_safe):
             return False
-        retry_after = exc.retry_after if isinstance(exc, CallNotDeliveredError) else None
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.retry_after_cap)
+        if exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.retry_after_cap)
         return True
 
 

@@ -83,12 +83,16 @@ class ReceivedCall:
 class FakeProviderApi:
     """Base of the provider fakes: routing, recording, fault injection and control endpoints.
 
-    Subclasses set `call_path` and implement `authorized`, `problems`, `accept`, `refuse` and
-    `error_body`.
+    Subclasses set `call_path` and `default_api_key` and implement `authorized`, `problems`,
+    `accept`, `refuse`, `error_body` and `provider_settings`.
 
     Args:
+        api_key: The made-up key it accepts (`default_api_key` unless given).
         latency: Seconds added before every answer (benchmarks and demos).
     """
+
+    #: The made-up key a fresh fake accepts.
+    default_api_key: ClassVar[str] = "fake-key"
 
     #: Path of the call-creation endpoint on the fake (the base URL's path included).
     call_path: ClassVar[str] = "/call"
@@ -97,7 +101,8 @@ class FakeProviderApi:
     #: Bytes in a HUGE answer.
     huge_bytes: ClassVar[int] = 8 << 20
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, api_key: str | None = None, latency: float = 0.0) -> None:
+        self.api_key = api_key or self.default_api_key
         self.latency = latency
         self.received: list[ReceivedCall] = []
         self.faults: deque[Fault] = deque()

@@ -6,15 +6,23 @@ Depends only on the core. Delete this folder, its tests folder and the lines of
 
 from __future__ import annotations
 
-from ._client import ElevenLabsClient, OutboundCallResult
+from collections.abc import Callable
+
+from voice_providers import ProviderPlugin, hookimpl
+
+from ._client import ElevenLabsClient
 from ._fake_api import FakeElevenLabsApi
-from ._plugin import register_voice_providers
 from ._settings import ElevenLabsSettings
 
 __all__ = [
     "ElevenLabsClient",
     "ElevenLabsSettings",
     "FakeElevenLabsApi",
-    "OutboundCallResult",
     "register_voice_providers",
 ]
+
+
+@hookimpl
+def register_voice_providers(register: Callable[[ProviderPlugin], None]) -> None:
+    """Offer the provider; its class carries its id, name, factory and loopback fake."""
+    register(ElevenLabsClient)

@@ -21,17 +21,13 @@ FAKE_AGENT_PHONE_NUMBER_ID = "phnum_fake_0001"
 class FakeElevenLabsApi(FakeProviderApi):
     """Accepts exactly the documented outbound-call body and answers like ElevenLabs.
 
-    Args:
-        api_key: The ``xi-api-key`` it accepts.
-        latency: Seconds added before every answer.
+    The ``xi-api-key`` it accepts is `FAKE_API_KEY` unless another is given.
     """
 
     call_path = "/v1/convai/twilio/outbound-call"
     invalid_status = 422
 
-    def __init__(self, *, api_key: str = FAKE_API_KEY, latency: float = 0.0) -> None:
-        super().__init__(latency=latency)
-        self.api_key = api_key
+    default_api_key = FAKE_API_KEY
 
     def authorized(self, headers: Mapping[str, str]) -> bool:
         """ElevenLabs authenticates with the ``xi-api-key`` header."""

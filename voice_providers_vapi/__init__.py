@@ -6,9 +6,18 @@ Depends only on the core. Delete this folder, its tests folder and the lines of
 
 from __future__ import annotations
 
-from ._client import VAPICall, VAPIClient
+from collections.abc import Callable
+
+from voice_providers import ProviderPlugin, hookimpl
+
+from ._client import VAPIClient
 from ._fake_api import FakeVAPIApi
-from ._plugin import register_voice_providers
 from ._settings import VAPISettings
 
-__all__ = ["FakeVAPIApi", "VAPICall", "VAPIClient", "VAPISettings", "register_voice_providers"]
+__all__ = ["FakeVAPIApi", "VAPIClient", "VAPISettings", "register_voice_providers"]
+
+
+@hookimpl
+def register_voice_providers(register: Callable[[ProviderPlugin], None]) -> None:
+    """Offer the provider; its class carries its id, name, factory and loopback fake."""
+    register(VAPIClient)

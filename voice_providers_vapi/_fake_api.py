@@ -19,18 +19,14 @@ FAKE_PHONE_NUMBER_ID = "pn-fake-0001"
 class FakeVAPIApi(FakeProviderApi):
     """Accepts exactly the documented create-call body and answers like VAPI.
 
-    Args:
-        api_key: The Bearer token it accepts.
-        latency: Seconds added before every answer.
+    The Bearer token it accepts is `FAKE_API_KEY` unless another is given.
     """
 
     call_path = "/call"
     # VAPI validates bodies with class-validator and answers 400 with a list of messages.
     invalid_status = 400
 
-    def __init__(self, *, api_key: str = FAKE_API_KEY, latency: float = 0.0) -> None:
-        super().__init__(latency=latency)
-        self.api_key = api_key
+    default_api_key = FAKE_API_KEY
 
     def authorized(self, headers: Mapping[str, str]) -> bool:
         """VAPI authenticates with ``Authorization: Bearer <key>``."""

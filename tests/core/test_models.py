@@ -8,12 +8,8 @@ import pydantic
 import pytest
 
 from tests.fakes import make_call_request
-from voice_providers import (
-    CallRequest,
-    InvalidCallRequestError,
-    PlacedCall,
-    validate_dynamic_variables,
-)
+from voice_providers import CallRequest, InvalidCallRequestError, PlacedCall
+from voice_providers._models import validate_dynamic_variables
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from voice_providers import (
     ProviderNotConfiguredError,
     RetryPolicy,
     VoiceProviderError,
-    call_with_retries,
 )
+from voice_providers._retry import call_with_retries
 from voice_providers.defaults import RETRY_AFTER_CAP, RETRY_ATTEMPTS
 
 FAKE = FakeVoiceCallProvider()
@@ -107,58 +107,6 @@ def test_policy_defaults_come_from_constants() -> None:
 
     assert policy.attempts == RETRY_ATTEMPTS == 3
     assert policy.retry_after_cap == RETRY_AFTER_CAP
-
-
-async def test_call_with_retries_gives_up_after_three_attempts() -> None:
-    """An operation that is never delivered runs three times, then its last error is raised."""
-    last = _not_delivered()
-    operation = Operation(_not_delivered(), _not_delivered(), last)
-
-    with pytest.raises(CallNotDeliveredError) as excinfo:
-        await call_with_retries(FAKE, operation, policy=RetryPolicy())
-
-    assert operation.calls == 3
-    assert excinfo.value is last
-
-
-async def test_call_with_retries_succeeds_on_second_attempt() -> None:
-    """One undelivered attempt, then success: the result is returned after two attempts."""
-    operation = Operation(_not_delivered())
-
-    result = await call_with_retries(FAKE, operation, policy=RetryPolicy())
-
-    assert result == "ok"
-    assert operation.calls == 2
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        CallOutcomeUnknownError("Fake did not confirm the call"),
-        CallRejectedError("Fake rejected the call request"),
-        RuntimeError("bug"),
-    ],
-    ids=lambda e: type(e).__name__,
-)
-async def test_call_with_retries_does_not_retry_other_errors(error: Exception) -> None:
-    """Unknown outcomes, rejections and foreign exceptions are raised after one attempt."""
-    operation = Operation(error)
-
-    with pytest.raises(type(error)) as excinfo:
-        await call_with_retries(FAKE, operation, policy=RetryPolicy())
-
-    assert operation.calls == 1
-    assert excinfo.value is error
-
-
-async def test_call_with_retries_stops_at_unknown_after_a_retry() -> None:
-    """A retry that ends in an unknown outcome is not retried again."""
-    operation = Operation(_not_delivered(), CallOutcomeUnknownError("maybe placed"))
-
-    with pytest.raises(CallOutcomeUnknownError):
-        await call_with_retries(FAKE, operation, policy=RetryPolicy())
-
-    assert operation.calls == 2
 
 
 async def test_each_retry_is_logged_with_its_attempt_number(

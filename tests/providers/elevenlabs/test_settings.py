@@ -91,9 +91,7 @@ def test_key_from_environment_configures(
     provider = ElevenLabsClient.from_context(context)
 
     assert provider.base_url == DEFAULT_BASE_URL
-    assert provider.outbound_call_url == (
-        "https://api.elevenlabs.io/v1/convai/twilio/outbound-call"
-    )
+    assert provider.call_url == ("https://api.elevenlabs.io/v1/convai/twilio/outbound-call")
 
 
 def test_key_is_a_secret() -> None:
