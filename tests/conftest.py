@@ -10,6 +10,7 @@ import pytest
 import stamina
 
 from app.config import Settings
+from app.database import upgrade_database
 
 #: Environment variables that would change what the code under test reads: every core setting
 #: (derived from `Settings`, so a new one is covered too) and every provider's prefix.
@@ -22,6 +23,16 @@ def _stamina_testing() -> Iterator[None]:
     """Retries happen (three attempts) but never sleep."""
     with stamina.set_testing(True, attempts=3):
         yield
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, for tests to copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    upgrade_database(f"sqlite+aiosqlite:///{path}")
+    # The migration engine is closed, so the file alone holds the schema.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -21,50 +21,26 @@ from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 from app.database import create_engine, create_session_factory, upgrade_database
 from app.db_models import DriverPrompt
 from app.default_prompts import DEFAULT_TEMPLATES
 from app.timeutil import utcnow
-
-POSTGRES_HOST = "127.0.0.1"
-POSTGRES_PORT = 5432
-POSTGRES_USER = "postgres"
-POSTGRES_CONNECT_TIMEOUT = 2.0
+from tests.support import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    postgres_admin,
+    postgres_engine,
+    postgres_url,
+)
 
 # Every table the migrations create except alembic_version; the prompts are re-seeded.
 _TABLES = ("trips", "driver_prompts", "call_attempts")
 
 
-def _postgres_url(database: str) -> str:
-    return f"postgresql+asyncpg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
-
-
-def _short_lived_engine(database: str, **options: object) -> AsyncEngine:
-    # asyncpg's own connect timeout, so an unreachable server costs 2 s, not a hang.
-    return create_async_engine(
-        _postgres_url(database),
-        poolclass=NullPool,
-        connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT},
-        **options,
-    )
-
-
-async def _admin(sql: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    engine = _short_lived_engine("postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 async def _reset_postgres(database: str) -> None:
-    engine = _short_lived_engine(database)
+    engine = postgres_engine(database)
     try:
         async with engine.begin() as connection:
             await connection.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY"))
@@ -88,29 +64,19 @@ async def _reset_postgres(database: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per session, for tests to copy."""
-    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
-    upgrade_database(f"sqlite+aiosqlite:///{path}")
-    # The migration engine is closed, so the file alone holds the schema.
-    assert not path.with_name(path.name + "-wal").exists()
-    return path
-
-
-@pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this session (dropped at the end)."""
     try:
-        asyncio.run(_admin("SELECT 1"))
+        asyncio.run(postgres_admin("SELECT 1"))
     except (OSError, TimeoutError, DBAPIError) as e:
         pytest.skip(f"PostgreSQL not reachable on {POSTGRES_HOST}:{POSTGRES_PORT}: {e!r}")
     name = f"vc_test_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     try:
-        upgrade_database(_postgres_url(name))
+        upgrade_database(postgres_url(name))
         yield name
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(
@@ -128,7 +94,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{path}"
     database: str = request.getfixturevalue("postgres_database")
     asyncio.run(_reset_postgres(database))
-    return _postgres_url(database)
+    return postgres_url(database)
 
 
 @pytest.fixture

@@ -29,15 +29,8 @@ from app.deps import Services
 from app.main import create_app
 from app.schemas import CallRecord
 from tests.fakes import FakeProviderPlugin, FakeVoiceCallProvider, registered_plugin
-from voice_providers import (
-    PlacedCall,
-    PreparedCall,
-    ProviderContext,
-    ProviderNotConfiguredError,
-    VoiceCallProvider,
-    VoiceProviderError,
-    get_plugin_manager,
-)
+from tests.support import PHONE_DIGITS, PHONE_E164, TRANSFER_NUMBER, call_body, make_settings
+from voice_providers import PlacedCall, PreparedCall, VoiceProviderError, get_plugin_manager
 
 __all__ = [
     "API_KEY",
@@ -53,7 +46,6 @@ __all__ = [
     "FakeVapi",
     "RunningService",
     "ServiceFake",
-    "UnconfiguredPlugin",
     "age_attempts",
     "assert_safe_error",
     "attempt_store",
@@ -69,12 +61,8 @@ ELEVENLABS = "elevenlabs"
 #: Made-up keys; long and distinctive so a leak into a log or a body is easy to spot.
 API_KEY = "vc-test-key-7f3a9c1e5b2d4a60"
 OTHER_API_KEY = "vc-other-key-0b8e2d6f4a1c9e37"
-TRANSFER_NUMBER = "+13125550100"
-#: The driver's number as the front end types it, and as the service must dial it.
-PHONE_DIGITS = "3125550147"
-PHONE_E164 = "+13125550147"
 
-#: The success keys DESIGN.md promises (the front end reads them).
+#: The success keys docs/contract.md promises (the front end reads them).
 DESIGN_SUCCESS_KEYS = frozenset(
     {
         "message",
@@ -140,27 +128,6 @@ class FakeElevenLabs(ServiceFake):
     display_name: ClassVar[str] = "ElevenLabs"
 
 
-class UnconfiguredPlugin(FakeProviderPlugin):
-    """An installed provider whose factory refuses for a missing key, naming the variable.
-
-    Args:
-        provider_id: The id it registers.
-        variable: The environment variable named in the error.
-    """
-
-    def __init__(self, *, provider_id: str, variable: str) -> None:
-        super().__init__(provider_id=provider_id, display_name=provider_id)
-        self.variable = variable
-
-    def from_context(self, context: ProviderContext) -> VoiceCallProvider:
-        """Refuse like a real provider without its key."""
-        self.contexts.append(context)
-        raise ProviderNotConfiguredError(
-            f"{self.provider_id} is not configured: set {self.variable}",
-            provider_id=self.provider_id,
-        )
-
-
 def hold_until(release: asyncio.Event, *, entered: asyncio.Event | None = None) -> BeforeCall:
     """A `before_call` that signals `entered` and then waits for `release`."""
 
@@ -170,54 +137,6 @@ def hold_until(release: asyncio.Event, *, entered: asyncio.Event | None = None) 
         await release.wait()
 
     return hold
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Settings for one test: no `.env`, the test database, no per-number limits by default."""
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "dispatcher_transfer_number": TRANSFER_NUMBER,
-        "dispatcher_name": "Dana",
-        "per_number_call_limit": "0",
-        "per_number_min_interval_seconds": 0,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
-def call_body(
-    *,
-    phone: str = PHONE_DIGITS,
-    driver_id: str = "DRV-10482",
-    driver_name: str = "Marcus Bell",
-    trip_id: str | None = None,
-    violations: Sequence[Mapping[str, str]] | None = None,
-    custom_rules: str | None = None,
-    timestamp: str = "2026-11-20T14:32:05Z",
-) -> dict[str, Any]:
-    """A front-end `BatchCallRequest` body with one driver."""
-    driver: dict[str, Any] = {
-        "driverId": driver_id,
-        "driverName": driver_name,
-        "phoneNumber": phone,
-        "violations": {
-            "tripId": trip_id,
-            "violationDetails": [
-                dict(v)
-                for v in (
-                    violations
-                    if violations is not None
-                    else [
-                        {"type": "VIOLATION", "description": "Temperature not equal to set point"},
-                        {"type": "REMINDER", "description": "Send seal pictures"},
-                    ]
-                )
-            ],
-        },
-    }
-    if custom_rules is not None:
-        driver["customRules"] = custom_rules
-    return {"callType": "violation", "timestamp": timestamp, "drivers": [driver]}
 
 
 @dataclass
@@ -386,7 +305,7 @@ def assert_safe_error(
     call_sid: bool,
     secrets: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Check one error answer against DESIGN.md's shape and return its body.
+    """Check one error answer against the contract's shape and return its body.
 
     A human `detail` sentence, the machine `error_code`, our `call_sid` exactly when a call was
     attempted, and nothing that looks like a stack trace, a key or a provider body.

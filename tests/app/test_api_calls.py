@@ -39,7 +39,7 @@ TRIPS_CSV = (
 async def test_success_answers_the_front_end_keys(
     database_url: str, path: str, provider: str, message: str
 ) -> None:
-    """A placed call answers 200 with DESIGN.md's keys, the driver in E.164 and the provider ids."""
+    """A placed call answers 200 with the contract's keys, the driver in E.164, provider ids."""
     body = call_body(phone="(312) 555-0147", timestamp="2026-11-20T14:32:05Z")
     async with serve(make_settings(database_url)) as service:
         response = await service.call(body, path=path)
@@ -48,7 +48,7 @@ async def test_success_answers_the_front_end_keys(
     assert response.status_code == 200, response.text
     answer = response.json()
     assert set(answer) >= DESIGN_SUCCESS_KEYS
-    # `simulated` is the only key beyond DESIGN.md (the demo's marker).
+    # `simulated` is the only key beyond docs/contract.md (the demo's marker).
     assert set(answer) - DESIGN_SUCCESS_KEYS <= {"simulated"}
     assert answer["message"] == message
     assert answer["timestamp"] == "2026-11-20T14:32:05Z"

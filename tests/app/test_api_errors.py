@@ -1,4 +1,4 @@
-"""Every row of DESIGN.md's error table, through the HTTP API, on both database backends.
+"""Every row of the contract's error table, through the HTTP API, on both database backends.
 
 Each error is JSON with a human `detail`, a machine `error_code` and, once a call was attempted,
 our `call_sid`; never a stack trace, an API key or a provider's response body.
@@ -25,7 +25,6 @@ from tests.app.service_fixtures import (
     PHONE_DIGITS,
     FakeElevenLabs,
     FakeVapi,
-    UnconfiguredPlugin,
     age_attempts,
     assert_safe_error,
     call_body,
@@ -33,6 +32,7 @@ from tests.app.service_fixtures import (
     make_settings,
     serve,
 )
+from tests.fakes import UnconfiguredFakeProviderPlugin
 from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
@@ -393,7 +393,9 @@ async def test_provider_not_configured_is_503_naming_the_variable(
     database_url: str, voice_provider: str, path: str
 ) -> None:
     """An installed provider missing its key starts fine and answers 503 naming the variable."""
-    unconfigured = UnconfiguredPlugin(provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY")
+    unconfigured = UnconfiguredFakeProviderPlugin(
+        provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY"
+    )
     settings = make_settings(database_url, voice_provider=voice_provider)
     async with serve(settings, providers=[FakeVapi()], plugins=[unconfigured]) as service:
         response = await service.call(path=path)

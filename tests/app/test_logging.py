@@ -22,13 +22,12 @@ from tests.app.service_fixtures import (
     FakeElevenLabs,
     FakeVapi,
     ServiceFake,
-    UnconfiguredPlugin,
     call_body,
     hold_until,
     make_settings,
     serve,
 )
-from tests.fakes import exposed_texts
+from tests.fakes import UnconfiguredFakeProviderPlugin, exposed_texts
 from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
@@ -109,7 +108,9 @@ async def _all_modes(database_url: str, exchanges: Exchanges) -> None:
         database_url,
         exchanges,
         providers=[FakeVapi()],
-        plugins=[UnconfiguredPlugin(provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY")],
+        plugins=[
+            UnconfiguredFakeProviderPlugin(provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY")
+        ],
     )
     config = make_settings(
         database_url,
@@ -162,7 +163,7 @@ async def _all_modes(database_url: str, exchanges: Exchanges) -> None:
 
 
 def _answer_texts(response: httpx.Response) -> list[str]:
-    """The body and headers a caller sees; a success's `driver.phoneNumber` is DESIGN.md's."""
+    """The body and headers a caller sees; a success's `driver.phoneNumber` is the contract's."""
     body = response.json()
     if response.status_code == 200 and isinstance(body.get("driver"), dict):
         assert body["driver"]["phoneNumber"] == PHONE_E164

@@ -39,7 +39,7 @@ class Violation:
     description: str
 
 
-# The example trip of the design folder's trips.csv (TRP-883120).
+# The example trip of app/demo_data/trips.csv (TRP-883120).
 EXAMPLE_TRIP = TripData(
     trip_id="TRP-883120",
     driver_id="DRV-10482",

@@ -20,7 +20,7 @@ from app.trips import (
     import_trips_csv,
 )
 
-# The content of the design folder's examples/trips.csv, copied so tests never read ../shared.
+# The content of app/demo_data/trips.csv, copied so a change there cannot pass unnoticed.
 EXAMPLE_TRIPS_CSV = """\
 trip_id,driver_id,set_point_f,current_temp_f,fuel_percent,out_of_route,trailer_check_ok,current_location,start_odometer_miles,current_odometer_miles,sub_status
 TRP-883120,DRV-10482,34,41.5,18,false,true,"I-55 N near Springfield, IL",120400,120655,In Transit

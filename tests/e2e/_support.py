@@ -8,7 +8,6 @@ no provider package is imported by name.
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import os
 import socket
@@ -37,37 +36,24 @@ from app.loopback import RunningServer, start_server
 from app.main import create_app
 from app.timeutil import utcnow
 from app.trips import import_trips_csv
+from tests.support import PRODUCT_LIMITS, TRANSFER_NUMBER, call_body, make_settings
 from voice_providers import ProviderPlugin, collect_plugins, get_plugin_manager
 from voice_providers.fakes import FakeProviderApi, Fault, FaultKind
 
 #: Provider ids the design names; cases for one that is not installed are skipped.
 KNOWN_PROVIDERS: Final = ("elevenlabs", "vapi")
-#: `DISPATCHER_TRANSFER_NUMBER` of every app under test (555-01xx numbers are fictional).
-TRANSFER_NUMBER: Final = "+13125550100"
-#: The example driver's "(312) 555-0147" in E.164.
-DRIVER_E164: Final = "+13125550147"
 TRIP_ID: Final = "TRP-883120"
 DRIVER_ID: Final = "DRV-10482"
 
-#: The body of the design folder's ``examples/call_with_trip.json``, copied verbatim.
-CALL_WITH_TRIP: Final[dict[str, Any]] = {
-    "callType": "violation",
-    "timestamp": "2026-11-20T14:32:05Z",
-    "drivers": [
-        {
-            "driverId": "DRV-10482",
-            "driverName": "Marcus Bell",
-            "phoneNumber": "(312) 555-0147",
-            "customRules": "Receiver closes at 6 PM, remind him.",
-            "violations": {
-                "tripId": "TRP-883120",
-                "violationDetails": [
-                    {"type": "VIOLATION", "description": "Temperature not equal to set point"},
-                    {"type": "VIOLATION", "description": "Fuel lower than required percentage"},
-                    {"type": "REMINDER", "description": "Send seal pictures"},
-                ],
-            },
-        }
+#: `call_body` arguments for the example request (``app/demo_data/call_with_trip.json``).
+EXAMPLE: Final[dict[str, Any]] = {
+    "phone": "(312) 555-0147",
+    "trip_id": TRIP_ID,
+    "custom_rules": "Receiver closes at 6 PM, remind him.",
+    "violations": [
+        {"type": "VIOLATION", "description": "Temperature not equal to set point"},
+        {"type": "VIOLATION", "description": "Fuel lower than required percentage"},
+        {"type": "REMINDER", "description": "Send seal pictures"},
     ],
 }
 
@@ -129,11 +115,9 @@ def default_flag() -> str:
 # -- example data ---------------------------------------------------------------------------
 
 
-def call_body(**driver_changes: Any) -> dict[str, Any]:
-    """A fresh copy of the example request, with fields of its first driver changed."""
-    body = copy.deepcopy(CALL_WITH_TRIP)
-    body["drivers"][0].update(driver_changes)
-    return body
+def example_body(**changes: Any) -> dict[str, Any]:
+    """The example request, with `call_body` arguments changed."""
+    return call_body(**{**EXAMPLE, **changes})
 
 
 async def load_trip(database_url: str, folder: Path) -> int:
@@ -233,18 +217,6 @@ async def stop_fakes(fakes: Mapping[str, FakeServer]) -> None:
         await stop_server(fake.server)
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Core settings for an app under test; `.env` and the environment's flag do not apply."""
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "dispatcher_transfer_number": TRANSFER_NUMBER,
-        "retry_attempts": 3,
-        "voice_provider": default_flag(),
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
-
-
 @dataclass
 class LiveApp:
     """The service under test, served by uvicorn on loopback."""
@@ -285,7 +257,10 @@ class AppFactory:
         provider_settings = {pid: fake.settings() for pid, fake in self.fakes.items()}
         for pid, changes in (provider_overrides or {}).items():
             provider_settings[pid] = {**provider_settings.get(pid, {}), **changes}
-        config = make_settings(database_url or self.database_url, **settings)
+        config = make_settings(
+            database_url or self.database_url,
+            **{"voice_provider": default_flag(), **PRODUCT_LIMITS, **settings},
+        )
         app = create_app(settings=config, provider_settings=provider_settings)
         live = LiveApp(await asyncio.wait_for(start_server(app), START_TIMEOUT), config)
         self.started.append(live)

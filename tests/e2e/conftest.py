@@ -16,12 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from app.database import upgrade_database
+from tests.support import POSTGRES_HOST, POSTGRES_PORT, postgres_admin, postgres_url
 
 from ._support import (
     CLIENT_TIMEOUT,
@@ -33,46 +31,12 @@ from ._support import (
     stop_fakes,
 )
 
-POSTGRES_HOST = "127.0.0.1"
-POSTGRES_PORT = 5432
-POSTGRES_USER = "postgres"
-#: asyncpg's own connect timeout, so an unreachable server costs seconds, not a hang.
-POSTGRES_CONNECT_TIMEOUT = 2.0
-
-
-def postgres_url(database: str) -> str:
-    """The asyncpg URL of one database on the local server."""
-    return f"postgresql+asyncpg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{database}"
-
-
-async def _admin(sql: str) -> None:
-    # CREATE/DROP DATABASE cannot run inside a transaction.
-    engine = create_async_engine(
-        postgres_url("postgres"),
-        poolclass=NullPool,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT},
-    )
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def e2e_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per session, for each test to copy."""
-    path = tmp_path_factory.mktemp("e2e-sqlite") / "template.sqlite3"
-    upgrade_database(f"sqlite+aiosqlite:///{path}")
-    return path
-
 
 @pytest.fixture
-def sqlite_url(e2e_sqlite_template: Path, tmp_path: Path) -> str:
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     """The URL of a fresh, migrated SQLite file (default prompts seeded, no trips)."""
     path = tmp_path / "e2e.sqlite3"
-    shutil.copyfile(e2e_sqlite_template, path)
+    shutil.copyfile(sqlite_template, path)
     return f"sqlite+aiosqlite:///{path}"
 
 
@@ -80,17 +44,17 @@ def sqlite_url(e2e_sqlite_template: Path, tmp_path: Path) -> str:
 def _fresh_postgres() -> Iterator[str]:
     """Create and migrate a throw-away PostgreSQL database; skip when the server is absent."""
     try:
-        asyncio.run(_admin("SELECT 1"))
+        asyncio.run(postgres_admin("SELECT 1"))
     except (OSError, TimeoutError, DBAPIError) as e:
         pytest.skip(f"PostgreSQL is not reachable on {POSTGRES_HOST}:{POSTGRES_PORT}: {e!r}")
     name = f"vc_e2e_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     try:
         url = postgres_url(name)
         upgrade_database(url)
         yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -109,13 +73,13 @@ def pg_url() -> Iterator[str]:
 )
 def module_database_url(
     request: pytest.FixtureRequest,
-    e2e_sqlite_template: Path,
+    sqlite_template: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """A migrated database shared by one module's tests: a SQLite file, then PostgreSQL."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("module-sqlite") / "db.sqlite3"
-        shutil.copyfile(e2e_sqlite_template, path)
+        shutil.copyfile(sqlite_template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
     with _fresh_postgres() as url:

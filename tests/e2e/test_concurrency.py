@@ -14,7 +14,7 @@ from ._support import (
     FakeServer,
     ProcessLauncher,
     app_env,
-    call_body,
+    example_body,
     provider_params,
 )
 
@@ -30,7 +30,7 @@ async def _fire(
     client: httpx.AsyncClient, urls: list[str], headers: dict[str, str]
 ) -> list[httpx.Response]:
     """Send the same request to `urls` in turn, all at once; bounded by a minute."""
-    body = call_body()
+    body = example_body()
     requests = [
         client.post(f"{urls[i % len(urls)]}/driver_data/call", json=body, headers=headers)
         for i in range(SIMULTANEOUS)
@@ -110,7 +110,7 @@ CLIENTS: Final = {"front": "e2e-front-key-5d1c", "scheduler": "e2e-scheduler-key
 
 def _mixed_request(i: int) -> tuple[dict[str, Any], dict[str, str]]:
     """The i-th of 30 requests for one driver: keyed or not, from either client, any timestamp."""
-    body = call_body()
+    body = example_body()
     if i % 2:
         body["timestamp"] = f"2026-11-20T14:32:{i:02d}Z"  # a later click, or the scheduler's tick
     headers = {"X-API-Key": CLIENTS["front" if i % 3 else "scheduler"]}

@@ -18,7 +18,7 @@ from ._support import (
     app_env,
     attempts,
     backdate_attempt,
-    call_body,
+    example_body,
     get_record,
     provider_params,
     wait_until,
@@ -51,7 +51,7 @@ async def test_attempt_of_a_killed_process_is_settled_unknown_and_never_redialle
     await first.wait_healthy(client)
 
     in_flight = asyncio.create_task(
-        client.post(f"{first.url}/driver_data/call", json=call_body(), headers=headers)
+        client.post(f"{first.url}/driver_data/call", json=example_body(), headers=headers)
     )
     try:
         await wait_until(lambda: fake.call_count == 1, within=20, what="the provider call")
@@ -76,7 +76,9 @@ async def test_attempt_of_a_killed_process_is_settled_unknown_and_never_redialle
     record = await get_record(client, second.url, call_sid)
     assert (record["status"], record["error_code"]) == ("unknown", "abandoned")
 
-    retry = await client.post(f"{second.url}/driver_data/call", json=call_body(), headers=headers)
+    retry = await client.post(
+        f"{second.url}/driver_data/call", json=example_body(), headers=headers
+    )
 
     assert retry.status_code == 504, retry.text
     assert retry.json()["error_code"] == "call_outcome_unknown"

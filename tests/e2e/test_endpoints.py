@@ -10,18 +10,17 @@ from typing import Any, Final
 import httpx
 import pytest
 
+from tests.support import PHONE_E164, TRANSFER_NUMBER
+
 from ._support import (
-    CALL_WITH_TRIP,
-    DRIVER_E164,
     DRIVER_ID,
-    TRANSFER_NUMBER,
     TRIP_ID,
     AppFactory,
     FakeServer,
     LiveApp,
     agent_variables,
-    call_body,
     dialled_number,
+    example_body,
     get_record,
     load_trip,
     provider_params,
@@ -43,7 +42,7 @@ def _target(endpoint: str, flag: str) -> str:
 
 
 def _check_sent_to_provider(seen: Any, answer: dict[str, Any]) -> None:
-    assert dialled_number(seen) == DRIVER_E164
+    assert dialled_number(seen) == PHONE_E164
     variables = agent_variables(seen)
     assert variables["transfer_to"] == TRANSFER_NUMBER
     assert variables["call_sid"] == answer["call_sid"]
@@ -70,7 +69,7 @@ async def test_call_reaches_the_provider_with_the_trip_prompt(
     app = await apps.start(voice_provider=flag, dispatcher_name=DISPATCHER)
     target = _target(endpoint, flag)
 
-    response = await client.post(f"{app.url}/driver_data/{endpoint}", json=call_body())
+    response = await client.post(f"{app.url}/driver_data/{endpoint}", json=example_body())
 
     if target not in fakes:
         assert response.status_code == 503, response.text
@@ -82,11 +81,11 @@ async def test_call_reaches_the_provider_with_the_trip_prompt(
     fake = fakes[target]
     assert answer["provider"] == target
     assert answer["message"] == f"Call initiated successfully via {fake.display_name}"
-    assert answer["timestamp"] == CALL_WITH_TRIP["timestamp"]
+    assert answer["timestamp"] == example_body()["timestamp"]
     assert answer["driver"] == {
         "driverId": DRIVER_ID,
         "driverName": "Marcus Bell",
-        "phoneNumber": DRIVER_E164,
+        "phoneNumber": PHONE_E164,
     }
     assert answer["triggers_count"] == 3
     assert answer["simulated"] is False
@@ -111,7 +110,7 @@ async def test_call_reaches_the_provider_with_the_trip_prompt(
     record = await get_record(client, app.url, answer["call_sid"])
     assert record["status"] == "placed"
     assert record["provider"] == target
-    assert record["phone_number"] == "+*******" + DRIVER_E164[-4:]
+    assert record["phone_number"] == "+*******" + PHONE_E164[-4:]
     assert record["trip_id"] == TRIP_ID
     assert record["triggers_count"] == 3
     assert record["conversation_id"] == answer["conversation_id"]
@@ -127,7 +126,7 @@ async def test_unconfigured_provider_answers_503_without_calling(
         voice_provider=provider_id, provider_overrides={provider_id: {"api_key": ""}}
     )
 
-    response = await client.post(f"{app.url}/driver_data/call", json=call_body())
+    response = await client.post(f"{app.url}/driver_data/call", json=example_body())
 
     assert response.status_code == 503, response.text
     assert response.json()["error_code"] == "provider_not_configured"
@@ -142,9 +141,9 @@ async def test_unconfigured_provider_answers_503_without_calling(
 @pytest.mark.parametrize(
     ("changes", "status", "error_code"),
     [
-        pytest.param({"phoneNumber": "12"}, 422, "invalid_phone_number", id="unparseable"),
-        pytest.param({"phoneNumber": "+44 20 7946 0958"}, 422, "region_not_allowed", id="uk"),
-        pytest.param({"phoneNumber": "(900) 555-0147"}, 422, "premium_rate_number", id="900"),
+        pytest.param({"phone": "12"}, 422, "invalid_phone_number", id="unparseable"),
+        pytest.param({"phone": "+44 20 7946 0958"}, 422, "region_not_allowed", id="uk"),
+        pytest.param({"phone": "(900) 555-0147"}, 422, "premium_rate_number", id="900"),
     ],
 )
 async def test_refused_numbers_never_reach_a_provider(
@@ -156,7 +155,7 @@ async def test_refused_numbers_never_reach_a_provider(
     client: httpx.AsyncClient,
 ) -> None:
     """A number that is invalid, outside the allowed regions or premium-rate is refused first."""
-    response = await client.post(f"{app_server.url}/driver_data/call", json=call_body(**changes))
+    response = await client.post(f"{app_server.url}/driver_data/call", json=example_body(**changes))
 
     assert response.status_code == status, response.text
     assert response.json()["error_code"] == error_code
@@ -168,7 +167,7 @@ async def test_request_without_drivers_answers_400(
     app_server: LiveApp, fakes: dict[str, FakeServer], client: httpx.AsyncClient
 ) -> None:
     """An empty `drivers` list is a 400 "No driver data provided" and calls nobody."""
-    body = {**call_body(), "drivers": []}
+    body = {**example_body(), "drivers": []}
 
     response = await client.post(f"{app_server.url}/driver_data/call", json=body)
 

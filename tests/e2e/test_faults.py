@@ -19,8 +19,8 @@ from ._support import (
     AppFactory,
     FakeServer,
     LiveApp,
-    call_body,
     calls_that_could_have_rung,
+    example_body,
     free_port,
     get_record,
     provider_params,
@@ -52,7 +52,7 @@ async def _inject(client: httpx.AsyncClient, fake: FakeServer, *faults: Fault) -
 
 
 async def _call(client: httpx.AsyncClient, app: LiveApp, **driver: Any) -> httpx.Response:
-    return await client.post(f"{app.url}/driver_data/call", json=call_body(**driver))
+    return await client.post(f"{app.url}/driver_data/call", json=example_body(**driver))
 
 
 async def _check_failure(
@@ -320,7 +320,7 @@ async def test_enormous_provider_answer_is_unknown_and_the_app_stays_healthy(
     health = await client.get(f"{app.url}/health")
     assert (health.status_code, health.json()["status"]) == (200, "ok")
     # Another driver: the first number may have been rung (PER_NUMBER_MIN_INTERVAL_SECONDS).
-    following = await _call(client, app, driverId="DRV-10483", phoneNumber="(312) 555-0148")
+    following = await _call(client, app, driver_id="DRV-10483", phone="(312) 555-0148")
     assert following.status_code == 200, following.text
     assert fake.call_count == 2
 

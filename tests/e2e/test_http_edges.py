@@ -15,7 +15,7 @@ from ._support import (
     LiveApp,
     ProcessLauncher,
     app_env,
-    call_body,
+    example_body,
     installed_plugins,
     provider_params,
 )
@@ -31,7 +31,7 @@ async def test_trailing_slash_is_served_not_redirected(
     app_server: LiveApp, fakes: dict[str, FakeServer], client: httpx.AsyncClient
 ) -> None:
     """`POST /driver_data/call/` places the call like `/driver_data/call`, never a bare 307."""
-    response = await client.post(f"{app_server.url}/driver_data/call/", json=call_body())
+    response = await client.post(f"{app_server.url}/driver_data/call/", json=example_body())
 
     assert response.status_code == 200, response.text
     assert response.json()["call_sid"].startswith("vc_")

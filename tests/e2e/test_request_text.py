@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ._support import AppFactory, FakeServer, call_body, provider_params
+from ._support import AppFactory, FakeServer, example_body, provider_params
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def test_driver_id_and_name_reach_the_provider_cleaned(
 ) -> None:
     """A templating driverId/driverName is cleaned like prompt text in every field sent."""
     app = await apps.start(voice_provider=provider)
-    body = call_body(driverId=HOSTILE_ID, driverName=HOSTILE_NAME)
+    body = example_body(driver_id=HOSTILE_ID, driver_name=HOSTILE_NAME)
 
     response = await client.post(f"{app.url}/driver_data/call", json=body)
 

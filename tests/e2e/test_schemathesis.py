@@ -23,14 +23,15 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from app.loopback import start_server
 from app.main import create_app
+from tests.support import make_settings
 
 from ._support import (
     BackgroundLoop,
     FakeServer,
     LiveApp,
+    default_flag,
     installed_plugins,
     load_trip,
-    make_settings,
     start_fakes,
     stop_fakes,
     stop_server,
@@ -88,6 +89,7 @@ def live_stack(
         fakes = loop.run(start_fakes())
         config = make_settings(
             database_url,
+            voice_provider=default_flag(),
             per_number_call_limit="0",
             per_number_min_interval_seconds=0,
             dedupe_window_seconds=0,

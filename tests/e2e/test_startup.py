@@ -12,8 +12,9 @@ import pytest
 
 from app.loopback import start_server
 from app.main import create_app
+from tests.support import make_settings
 
-from ._support import FakeServer, ProcessLauncher, app_env, make_settings
+from ._support import FakeServer, ProcessLauncher, app_env
 
 pytestmark = pytest.mark.e2e
 
