@@ -15,12 +15,12 @@ from tests.app.service_fixtures import (
     API_KEY,
     PHONE_E164,
     RunningService,
-    UnconfiguredPlugin,
     assert_safe_error,
     call_body,
     make_settings,
     serve,
 )
+from tests.fakes import UnconfiguredFakeProviderPlugin
 
 DEMO_DATA = Path(__file__).resolve().parents[2] / "app" / "demo_data"
 EXAMPLE = json.loads((DEMO_DATA / "call_with_trip.json").read_text(encoding="utf-8"))
@@ -93,7 +93,7 @@ async def test_preview_prompt_is_the_prompt_a_call_sends(database_url: str) -> N
 
 async def test_preview_says_why_a_call_would_be_refused(database_url: str) -> None:
     """A bad number, a missing transfer number or an unconfigured provider are listed."""
-    unconfigured = UnconfiguredPlugin(provider_id="broken", variable="BROKEN_API_KEY")
+    unconfigured = UnconfiguredFakeProviderPlugin(provider_id="broken", variable="BROKEN_API_KEY")
     settings = make_settings(database_url, dispatcher_transfer_number="")
     async with serve(settings, plugins=[unconfigured]) as service:
         response = await _preview(service, call_body(phone="+44 20 7946 0000"), "?provider=broken")
