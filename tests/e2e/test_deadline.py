@@ -11,7 +11,7 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from ._support import AppFactory, FakeServer, call_body, get_record, provider_params
+from ._support import AppFactory, FakeServer, example_body, get_record, provider_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("provider_id", provider_params())]
 
@@ -101,9 +101,9 @@ async def test_a_dripping_answer_ends_outcome_unknown_at_the_deadline(
     headers = {"Idempotency-Key": "drip-1"}
     url = f"{app.url}/driver_data/call"
 
-    response = await client.post(url, json=call_body(), headers=headers)
+    response = await client.post(url, json=example_body(), headers=headers)
     finished_then = dripping.finished
-    retry = await client.post(url, json=call_body(), headers=headers)
+    retry = await client.post(url, json=example_body(), headers=headers)
 
     assert response.status_code == 504, response.text
     assert response.json()["error_code"] == "provider_outcome_unknown"

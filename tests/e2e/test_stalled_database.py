@@ -15,7 +15,7 @@ from ._support import (
     AppFactory,
     FakeServer,
     ProcessLauncher,
-    call_body,
+    example_body,
     get_record,
     provider_params,
     wait_until,
@@ -64,7 +64,7 @@ async def test_a_call_placed_while_the_database_stalls_is_answered_as_placed(
 
     placing = asyncio.create_task(
         client.post(
-            url, json=call_body(), headers={"Idempotency-Key": "stall-1"}, timeout=long_wait
+            url, json=example_body(), headers={"Idempotency-Key": "stall-1"}, timeout=long_wait
         )
     )
     await wait_until(lambda: fake.call_count == 1, within=20, what="the provider call")
@@ -76,10 +76,10 @@ async def test_a_call_placed_while_the_database_stalls_is_answered_as_placed(
     await wait_until(lambda: "locked" in locker.output(), within=10, what="the write lock")
     placed = await asyncio.wait_for(placing, 90)
     same_key = await client.post(
-        url, json=call_body(), headers={"Idempotency-Key": "stall-1"}, timeout=long_wait
+        url, json=example_body(), headers={"Idempotency-Key": "stall-1"}, timeout=long_wait
     )
     new_key = await client.post(
-        url, json=call_body(), headers={"Idempotency-Key": "stall-2"}, timeout=long_wait
+        url, json=example_body(), headers={"Idempotency-Key": "stall-2"}, timeout=long_wait
     )
 
     assert placed.status_code == 200, placed.text
