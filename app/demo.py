@@ -88,7 +88,7 @@ async def run_demo(
         database_url: The demo's own database; default ``var/demo.sqlite3``.
     """
     base = settings or Settings()
-    configure_logging(base.log_level)
+    configure_logging(base.log_level, log_format=base.log_format)
     # Never the configured DATABASE_URL: demo trips and simulated calls must not land in a
     # real database just because `.env` points at one.
     updates: dict[str, Any] = {"database_url": database_url or DEMO_DATABASE_URL}

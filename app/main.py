@@ -15,6 +15,7 @@ import pluggy
 from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp
 
 from voice_providers import (
     ProviderContext,
@@ -41,6 +42,7 @@ from .log_redaction import install_url_redaction
 from .logging_setup import configure_logging
 from .orchestrator import ViolationCallService
 from .preview_routes import preview_router
+from .request_ids import RequestIdMiddleware
 from .routes import health_router, router
 from .template_routes import template_router
 from .template_store import TemplateStore
@@ -71,7 +73,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         config = settings or load_settings()
-        configure_logging(config.log_level)
+        configure_logging(config.log_level, log_format=config.log_format)
         install_url_redaction()
         _refuse_unsafe_production(config)
         url = config.database_url or DEFAULT_DATABASE_URL
@@ -111,7 +113,7 @@ def create_app(
             )
             yield {"services": services, BODY_LIMIT_KEY: config.max_body_bytes}
 
-    app = FastAPI(
+    app = _RequestIdApp(
         title="Violation calls",
         description="Phone a truck driver about trip violations through an AI voice agent.",
         version="0.1.0",
@@ -129,6 +131,17 @@ def create_app(
     )
     app.add_middleware(TrailingSlashMiddleware)
     return app
+
+
+class _RequestIdApp(FastAPI):
+    """FastAPI with the request-id middleware outside everything else.
+
+    `add_middleware` would place it inside Starlette's error middleware, so a 500 answered for
+    an unexpected exception would miss `X-Request-ID` and its log line the id.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIdMiddleware(super().build_middleware_stack())
 
 
 def _refuse_unsafe_production(config: Settings) -> None:
