@@ -1,26 +1,57 @@
-"""The `violation-calls` command: serve, demo, db upgrade, trips import, templates, call."""
+"""The `violation-calls` command: serve, demo, db, trips, templates, call, calls, providers.
+
+Exit codes: 0 ok, 1 the operation failed, 2 bad input or configuration; errors are one line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 
+from . import operator_commands
 from .cli_call import add_call_command, run_call_command
 from .cli_templates import add_template_commands, run_template_command
 from .config import StartupError, load_settings
 from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
+from .schemas import ONE_LINE
 from .trips import TripImportError, import_trips_csv
+
+#: Bounds of `calls list --limit` and of ids on the command line (as over HTTP).
+MAX_LIST_LIMIT = 200
+MAX_ID_LENGTH = 64
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line saying what is wrong and where the help is, then exit 2."""
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIST_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_LIST_LIMIT}")
+    return int(text)
+
+
+def _one_line(text: str) -> str:
+    if not re.fullmatch(ONE_LINE, text) or len(text) > MAX_ID_LENGTH:
+        raise argparse.ArgumentTypeError(f"must be one line of at most {MAX_ID_LENGTH} characters")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = argparse.ArgumentParser(prog="violation-calls", description=__doc__)
+    parser = _Parser(prog="violation-calls", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the service against the real providers")
@@ -47,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_template_commands(commands)
     add_call_command(commands)
+
+    calls = commands.add_parser("calls", help="what was done for call attempts")
+    call_commands = calls.add_subparsers(dest="calls_command", required=True)
+    calls_list = call_commands.add_parser("list", help="recent call attempts, newest first")
+    calls_list.add_argument("--driver", type=_one_line, help="only this driverId")
+    calls_list.add_argument("--limit", type=_limit, default=20, help="at most N (default 20)")
+    calls_show = call_commands.add_parser("show", help="one call attempt by our call_sid")
+    calls_show.add_argument("call_sid", type=_one_line)
+
+    commands.add_parser(
+        "providers", help="installed providers, configured or not, traffic share, rollout"
+    )
     return parser
 
 
@@ -72,6 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "call":
         return run_call_command(args, settings)
+    if args.command == "calls" and args.calls_command == "list":
+        return operator_commands.list_calls(settings, driver_id=args.driver, limit=args.limit)
+    if args.command == "calls":
+        return operator_commands.show_call(settings, call_sid=args.call_sid)
+    if args.command == "providers":
+        return operator_commands.show_providers(settings)
     url = settings.database_url or DEFAULT_DATABASE_URL
     if args.command == "templates":
         return run_template_command(args, url)

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voice_providers import RetryPolicy, default_timeout, defaults
 
+from .rollout import ProviderRouting, Rollout, parse_rollout
+
 #: Longest a request may wait on database locks (SQLite's busy timeout).
 DATABASE_WAIT_SECONDS = 30.0
 
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     )
 
     voice_provider: str = "vapi"
+    voice_provider_rollout: str = ""
     # Kept out of repr: a PostgreSQL URL may carry a password.
     database_url: str | None = Field(default=None, repr=False)
     api_keys: SecretStr | None = None
@@ -123,6 +126,12 @@ class Settings(BaseSettings):
     def _lower(cls, value: str) -> str:
         return value.strip().lower()
 
+    @field_validator("voice_provider_rollout")
+    @classmethod
+    def _check_rollout(cls, value: str) -> str:
+        parse_rollout(value)
+        return value.strip().lower()
+
     @field_validator("dispatcher_transfer_number")
     @classmethod
     def _check_transfer_number(cls, value: str) -> str:
@@ -180,6 +189,16 @@ class Settings(BaseSettings):
         """Upper bound of one request's time from idempotency claim to provider answer."""
         queued = DATABASE_WAIT_SECONDS + self.call_queue_timeout_seconds
         return queued + self.provider_deadline_seconds
+
+    @property
+    def rollout(self) -> Rollout | None:
+        """`VOICE_PROVIDER_ROLLOUT` parsed (None when empty)."""
+        return parse_rollout(self.voice_provider_rollout)
+
+    @property
+    def routing(self) -> ProviderRouting:
+        """How `/driver_data/call` picks a provider per driver: the flag and the rollout."""
+        return ProviderRouting(default=self.voice_provider, rollout=self.rollout)
 
     @property
     def call_limit(self) -> CallLimit:

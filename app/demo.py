@@ -16,7 +16,7 @@ from typing import Any
 
 from voice_providers import collect_plugins, get_plugin_manager
 
-from .config import Settings
+from .config import Settings, load_settings
 from .database import PROJECT_ROOT, create_engine, create_session_factory, upgrade_database
 from .logging_setup import configure_logging
 from .loopback import RunningServer, start_server
@@ -87,7 +87,7 @@ async def run_demo(
         settings: Defaults to the environment with the demo transfer number.
         database_url: The demo's own database; default ``var/demo.sqlite3``.
     """
-    base = settings or Settings()
+    base = settings or load_settings()
     configure_logging(base.log_level, log_format=base.log_format)
     # Never the configured DATABASE_URL: demo trips and simulated calls must not land in a
     # real database just because `.env` points at one.

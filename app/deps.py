@@ -15,7 +15,9 @@ from voice_providers import ProviderRegistry, VoiceCallProvider
 from .attempts import Attempts
 from .config import ApiClient, Settings
 from .errors import ApiError
+from .metrics import CallMetrics
 from .orchestrator import ELEVENLABS, ViolationCallService
+from .schemas import BatchCallRequest
 from .template_store import TemplateStore
 
 ANONYMOUS = "anonymous"
@@ -34,6 +36,7 @@ class Services:
     templates: TemplateStore
     api_clients: tuple[ApiClient, ...]
     simulated: bool
+    metrics: CallMetrics
 
 
 def get_services(request: Request) -> Services:
@@ -68,9 +71,13 @@ def get_caller(services: ServicesDep, x_api_key: Annotated[str | None, Header()]
 CallerDep = Annotated[str, Depends(get_caller)]
 
 
-def get_flagged_provider(services: ServicesDep) -> VoiceCallProvider:
-    """The provider the ``VOICE_PROVIDER`` feature flag selects."""
-    return services.registry.get(services.settings.voice_provider)
+def get_routed_provider(body: BatchCallRequest, services: ServicesDep) -> VoiceCallProvider:
+    """The provider for this request's driver: the rollout's share, else the VOICE_PROVIDER flag.
+
+    FastAPI parses the body once and hands the same model to the route.
+    """
+    driver_id = body.drivers[0].driverId if body.drivers else ""
+    return services.registry.get(services.settings.routing.provider_for(driver_id))
 
 
 def get_elevenlabs_provider(services: ServicesDep) -> VoiceCallProvider:
@@ -78,6 +85,6 @@ def get_elevenlabs_provider(services: ServicesDep) -> VoiceCallProvider:
     return services.registry.get(ELEVENLABS)
 
 
-FlaggedProviderDep = Annotated[VoiceCallProvider, Depends(get_flagged_provider)]
+RoutedProviderDep = Annotated[VoiceCallProvider, Depends(get_routed_provider)]
 ElevenLabsProviderDep = Annotated[VoiceCallProvider, Depends(get_elevenlabs_provider)]
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

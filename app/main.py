@@ -40,10 +40,11 @@ from .errors import install_error_handlers
 from .limits import CallGate
 from .log_redaction import install_url_redaction
 from .logging_setup import configure_logging
+from .metrics import CallMetrics
 from .orchestrator import ViolationCallService
 from .preview_routes import preview_router
 from .request_ids import RequestIdMiddleware
-from .routes import health_router, router
+from .routes import health_router, metrics_router, router
 from .template_routes import template_router
 from .template_store import TemplateStore
 from .trailing_slash import TrailingSlashMiddleware
@@ -105,8 +106,10 @@ def create_app(
             await _sweep(services)
             stack.push_async_callback(_cancel, asyncio.create_task(_sweep_forever(services)))
             logger.info(
-                "violation-calls ready: VOICE_PROVIDER=%s, installed=%s, configured=%s%s",
+                "violation-calls ready: VOICE_PROVIDER=%s, VOICE_PROVIDER_ROLLOUT=%s, "
+                "installed=%s, configured=%s%s",
                 config.voice_provider,
+                config.rollout.setting if config.rollout else "(none)",
                 registry.installed,
                 sorted(registry.providers),
                 " (simulated providers)" if simulated else "",
@@ -125,6 +128,7 @@ def create_app(
     app.include_router(preview_router)
     app.include_router(template_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware, default_max_bytes=Settings.model_fields["max_body_bytes"].default
@@ -150,10 +154,24 @@ def _refuse_unsafe_production(config: Settings) -> None:
 
 
 def _check_flag(config: Settings, registry: ProviderRegistry) -> None:
+    installed = ", ".join(registry.installed) or "none"
     if config.voice_provider not in registry.installed:
         raise StartupError(
             f"VOICE_PROVIDER={config.voice_provider!r} is not an installed voice provider "
-            f"(installed: {', '.join(registry.installed) or 'none'})"
+            f"(installed: {installed})"
+        )
+    rollout = config.rollout
+    if rollout is not None and rollout.provider not in registry.installed:
+        raise StartupError(
+            f"VOICE_PROVIDER_ROLLOUT={config.voice_provider_rollout!r} names a provider that is "
+            f"not installed (installed: {installed})"
+        )
+    if rollout is not None and rollout.provider not in registry.providers and rollout.percent:
+        logger.warning(
+            "VOICE_PROVIDER_ROLLOUT=%s: %s is not configured, so its share of calls will "
+            "answer 503 until it is",
+            rollout.setting,
+            rollout.provider,
         )
 
 
@@ -165,16 +183,8 @@ def _services(
     simulated: bool,
 ) -> Services:
     sessions: async_sessionmaker[AsyncSession] = create_session_factory(engine)
-    attempts = Attempts(
-        session_factory=sessions,
-        policy=AttemptPolicy(
-            ttl=timedelta(hours=config.idempotency_ttl_hours),
-            dedupe_window=timedelta(seconds=config.dedupe_window_seconds),
-            stale_after=timedelta(seconds=config.pending_timeout_seconds),
-            limit=config.call_limit,
-            min_interval=timedelta(seconds=config.per_number_min_interval_seconds),
-        ),
-    )
+    metrics = CallMetrics(providers=registry.installed)
+    attempts = Attempts(session_factory=sessions, policy=attempt_policy(config))
     calls = ViolationCallService(
         settings=config,
         session_factory=sessions,
@@ -184,6 +194,7 @@ def _services(
         ),
         templates=TemplateStore(session_factory=sessions),
         simulated=simulated,
+        metrics=metrics,
     )
     return Services(
         settings=config,
@@ -195,6 +206,18 @@ def _services(
         templates=calls.templates,
         api_clients=tuple(config.api_clients()),
         simulated=simulated,
+        metrics=metrics,
+    )
+
+
+def attempt_policy(config: Settings) -> AttemptPolicy:
+    """Key lifetimes, the dedupe window, the abandon timeout and the number's limit."""
+    return AttemptPolicy(
+        ttl=timedelta(hours=config.idempotency_ttl_hours),
+        dedupe_window=timedelta(seconds=config.dedupe_window_seconds),
+        stale_after=timedelta(seconds=config.pending_timeout_seconds),
+        limit=config.call_limit,
+        min_interval=timedelta(seconds=config.per_number_min_interval_seconds),
     )
 
 

@@ -32,6 +32,7 @@ from .errors import ApiError, api_error_for, phone_error
 from .judging import Thresholds
 from .limits import CallGate
 from .logging_setup import SEPARATOR, as_json, redact
+from .metrics import CallMetrics
 from .prompts import BuiltPrompt, build_prompt, sanitize_text
 from .schemas import BatchCallRequest, CallResponse, DriverData, DriverSummary
 from .template_store import TemplateStore
@@ -99,6 +100,7 @@ class ViolationCallService:
         gate: Concurrency cap on provider calls.
         templates: The prompt templates (cached per process).
         simulated: Providers talk to loopback fakes (demo); recorded on every attempt.
+        metrics: Where calls, latency and replays are counted (a fresh set when None).
     """
 
     def __init__(
@@ -110,9 +112,11 @@ class ViolationCallService:
         gate: CallGate,
         templates: TemplateStore,
         simulated: bool = False,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.templates = templates
+        self.metrics = metrics or CallMetrics()
         self.simulated = simulated
         self._sessions = session_factory
         self.attempts = attempts
@@ -125,8 +129,12 @@ class ViolationCallService:
         provider: VoiceCallProvider,
         caller: str,
         idempotency_key: str | None = None,
+        target: str | None = None,
     ) -> CallOutcome:
         """Run a request end to end, at most one provider call per distinct request.
+
+        `target` is what a repeated request must match to be the same request (default: the
+        provider); a route whose provider depends on settings passes its own name.
 
         Raises:
             ApiError: Every failure, with its status and code.
@@ -159,13 +167,14 @@ class ViolationCallService:
                 prompt=job.prompt,
                 template_versions=job.template_versions,
                 key=idempotency_key,
-                fingerprint=fingerprint(body, target=provider.provider_id),
+                fingerprint=fingerprint(body, target=target or provider.provider_id),
                 request_digest=fingerprint(
-                    {**body, "timestamp": None}, target=provider.provider_id
+                    {**body, "timestamp": None}, target=target or provider.provider_id
                 ),
             )
         )
         if replay is not None:
+            self.metrics.replayed()
             logger.info(
                 "🔁 replaying the stored answer (%s) for a repeated request", replay.status_code
             )
@@ -213,7 +222,8 @@ class ViolationCallService:
         try:
             prepared = provider.prepare(request=call)
             self._log_outgoing(prepared)
-            placed = await self._within_deadline(provider, prepared)
+            with self.metrics.provider_call(provider.provider_id):
+                placed = await self._within_deadline(provider, prepared)
         except VoiceProviderError as e:
             error = api_error_for(e, call_sid=call.call_sid)
             reason = e.reason

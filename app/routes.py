@@ -5,18 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from .deps import (
     CallerDep,
     ElevenLabsProviderDep,
-    FlaggedProviderDep,
     IdempotencyKeyHeader,
+    RoutedProviderDep,
     ServicesDep,
 )
 from .errors import ApiError
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .orchestrator import CallOutcome
+from .provider_status import describe_providers
 from .schemas import (
     ONE_LINE,
     BatchCallRequest,
@@ -26,9 +28,13 @@ from .schemas import (
     ErrorResponse,
     HealthResponse,
     ProviderHealth,
+    ProvidersResponse,
 )
 
 REPLAY_HEADER = "Idempotent-Replayed"
+#: What a repeated /driver_data/call is bound to: the route, not the provider the flag or
+#: rollout picked, so a replay answers what was first answered even if the setting changed.
+ROUTED = "driver_data/call"
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -42,6 +48,7 @@ LIST_ERRORS = _errors(401, 422)
 
 router = APIRouter(prefix="/driver_data", tags=["calls"])
 health_router = APIRouter(tags=["health"])
+metrics_router = APIRouter(tags=["metrics"])
 
 
 def _answer(outcome: CallOutcome) -> JSONResponse:
@@ -53,14 +60,18 @@ def _answer(outcome: CallOutcome) -> JSONResponse:
 async def call_driver(
     body: BatchCallRequest,
     caller: CallerDep,
-    provider: FlaggedProviderDep,
+    provider: RoutedProviderDep,
     services: ServicesDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    """Call the first driver through the provider the VOICE_PROVIDER flag selects."""
+    """Call the first driver through VOICE_PROVIDER, or the rollout's provider for its share."""
     return _answer(
         await services.calls.handle(
-            request=body, provider=provider, caller=caller, idempotency_key=idempotency_key
+            request=body,
+            provider=provider,
+            caller=caller,
+            idempotency_key=idempotency_key,
+            target=ROUTED,
         )
     )
 
@@ -105,6 +116,12 @@ async def list_calls(
     return CallRecordList(calls=await services.attempts.recent(driver_id=driver_id, limit=limit))
 
 
+@router.get("/providers", response_model=ProvidersResponse, responses=_errors(401))
+async def providers(_: CallerDep, services: ServicesDep) -> ProvidersResponse:
+    """Installed providers, configured or not and why, what /driver_data/call uses, the rollout."""
+    return describe_providers(services.settings, services.registry, simulated=services.simulated)
+
+
 # HEAD is what many load balancers and uptime probes send; uvicorn drops the body.
 @health_router.head("/health", include_in_schema=False)
 @health_router.get("/health", response_model=HealthResponse)
@@ -126,3 +143,16 @@ async def health(services: ServicesDep) -> HealthResponse:
         database=database,
         simulated=services.simulated,
     )
+
+
+@metrics_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        **_errors(401),
+    },
+)
+async def metrics(_: CallerDep, services: ServicesDep) -> Response:
+    """Prometheus metrics: calls by provider and outcome, provider latency, replays, retries."""
+    return Response(services.metrics.render(), media_type=METRICS_CONTENT_TYPE)

@@ -137,3 +137,38 @@ class HealthResponse(BaseModel):
     providers: list[ProviderHealth]
     database: str
     simulated: bool
+
+
+class RolloutStatus(BaseModel):
+    """`VOICE_PROVIDER_ROLLOUT` as the service understood it."""
+
+    provider: str
+    percent: float
+    setting: str
+
+
+class ProviderStatusEntry(BaseModel):
+    """One installed provider: can it call, and which traffic goes to it."""
+
+    provider_id: str
+    display_name: str
+    configured: bool
+    problem: str | None = Field(
+        default=None, description="Why it cannot call: names the variables to set, never values."
+    )
+    missing_settings: list[str] = Field(
+        default_factory=list, description="Environment variable names the problem mentions."
+    )
+    call_share_percent: float = Field(
+        description="Share of /driver_data/call traffic it receives (flag and rollout)."
+    )
+    endpoints: list[str] = Field(description="Call endpoints that use it now.")
+
+
+class ProvidersResponse(BaseModel):
+    """What `/driver_data/call` uses and what every installed provider can do."""
+
+    voice_provider: str = Field(description="The VOICE_PROVIDER flag.")
+    rollout: RolloutStatus | None = Field(description="VOICE_PROVIDER_ROLLOUT, when set.")
+    providers: list[ProviderStatusEntry]
+    simulated: bool

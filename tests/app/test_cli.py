@@ -120,11 +120,12 @@ def test_missing_file_exits_2(
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """An unknown sub-command exits with argparse's usage error (status 2)."""
+    """An unknown sub-command exits 2 with one error line pointing at the help."""
     with pytest.raises(SystemExit) as raised:
         main(["trips", "export"])
     assert raised.value.code == 2
-    assert "usage:" in capsys.readouterr().err
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and "`violation-calls trips --help`" in line
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,13 @@ def test_loopback_start_server_surfaces_a_failed_start_up(sqlite_url: str) -> No
             "invalid settings: PER_NUMBER_CALL_LIMIT minutes must be 1-43200",
             id="limit-window-zero",
         ),
+        pytest.param(
+            "VOICE_PROVIDER_ROLLOUT",
+            "elevenlabs:150",
+            "invalid settings: VOICE_PROVIDER_ROLLOUT='elevenlabs:150': "
+            "the percentage must be between 0 and 100",
+            id="rollout-over-100",
+        ),
     ],
 )
 async def test_refused_setting_stops_the_process_with_one_line(
