@@ -31,6 +31,7 @@ from ._registry import (
     collect_plugins,
     get_plugin_manager,
 )
+from ._renamed_settings import apply_renamed_settings
 from ._retry import RetryPolicy
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "RetryPolicy",
     "VoiceCallProvider",
     "VoiceProviderError",
+    "apply_renamed_settings",
     "build_registry",
     "check_base_url",
     "collect_plugins",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, field_validator
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from voice_providers import check_base_url
+from voice_providers import apply_renamed_settings, check_base_url
 
 DEFAULT_BASE_URL = "https://api.elevenlabs.io/v1/convai"
+#: Other names for the same settings, old field to new field: still read, with a warning.
+#: ElevenLabs' API calls the Twilio number's id `agent_phone_number_id`; setups written for
+#: the replaced service called it the phone number id.
+RENAMED = {"phone_number_id": "agent_phone_number_id"}
 
 
 class ElevenLabsSettings(BaseSettings):
@@ -18,6 +24,8 @@ class ElevenLabsSettings(BaseSettings):
         base_url: ``ELEVENLABS_BASE_URL``, for proxies, residency endpoints and tests.
         agent_id: ``ELEVENLABS_AGENT_ID`` overrides `ElevenLabsClient.agent_id`.
         agent_phone_number_id: ``ELEVENLABS_AGENT_PHONE_NUMBER_ID`` overrides the class default.
+        phone_number_id: ``ELEVENLABS_PHONE_NUMBER_ID``, another name for the same id; read
+            with a deprecation warning.
     """
 
     # hide_input_in_errors: a refused base URL may hold a password.
@@ -33,8 +41,14 @@ class ElevenLabsSettings(BaseSettings):
     base_url: str = DEFAULT_BASE_URL
     agent_id: str | None = None
     agent_phone_number_id: str | None = None
+    phone_number_id: str | None = Field(default=None, exclude=True)
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         return check_base_url(value, variable="ELEVENLABS_BASE_URL")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return apply_renamed_settings(data, RENAMED, prefix="ELEVENLABS_")

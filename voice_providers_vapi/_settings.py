@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, field_validator
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from voice_providers import check_base_url
+from voice_providers import apply_renamed_settings, check_base_url
 
 DEFAULT_BASE_URL = "https://api.vapi.ai"
+#: Names the replaced service used, old field to new field: still read, with a warning.
+RENAMED = {"phonenumber_id": "phone_number_id"}
 
 
 class VAPISettings(BaseSettings):
@@ -18,6 +22,8 @@ class VAPISettings(BaseSettings):
         assistant_id: ``VAPI_ASSISTANT_ID``, the assistant that speaks to the driver.
         phone_number_id: ``VAPI_PHONE_NUMBER_ID``, the VAPI number the call comes from.
         base_url: ``VAPI_BASE_URL``, for proxies and tests.
+        phonenumber_id: ``VAPI_PHONENUMBER_ID``, the replaced service's name for
+            ``VAPI_PHONE_NUMBER_ID``; read with a deprecation warning.
     """
 
     # hide_input_in_errors: a refused base URL may hold a password.
@@ -33,6 +39,12 @@ class VAPISettings(BaseSettings):
     assistant_id: str | None = None
     phone_number_id: str | None = None
     base_url: str = DEFAULT_BASE_URL
+    phonenumber_id: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return apply_renamed_settings(data, RENAMED, prefix="VAPI_")
 
     @field_validator("base_url")
     @classmethod
