@@ -29,7 +29,7 @@ MAX_LIST_LIMIT = 200
 MAX_ID_LENGTH = 64
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), like every other error of the command."""
 
     def error(self, message: str) -> NoReturn:
@@ -51,7 +51,7 @@ def _one_line(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    parser = _Parser(prog="violation-calls", description=__doc__)
+    parser = OneLineErrorParser(prog="violation-calls", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the service against the real providers")

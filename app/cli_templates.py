@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from .database import create_engine, create_session_factory, upgrade_database
 from .default_prompts import DEFAULT_TEMPLATES, TemplateKind
@@ -42,7 +42,7 @@ class EditRefusedError(Exception):
     """An edit that cannot be saved; the message is the one line to print."""
 
 
-def add_template_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_template_commands(commands: argparse._SubParsersAction[Any]) -> None:
     """Add ``templates list|show|edit`` to the command line.
 
     Args:

@@ -44,12 +44,19 @@ from .metrics import CallMetrics
 from .orchestrator import ViolationCallService
 from .preview_routes import preview_router
 from .request_ids import RequestIdMiddleware
-from .routes import health_router, metrics_router, router
+from .routes import health_router, metrics_router, operations_router, router
 from .template_routes import template_router
 from .template_store import TemplateStore
 from .trailing_slash import TrailingSlashMiddleware
 
 logger = logging.getLogger("violation_calls")
+
+#: The groups of /docs, in order.
+OPENAPI_TAGS = [
+    {"name": "calls", "description": "Place a call and look up what was done for it."},
+    {"name": "templates", "description": "The prompt templates, versioned."},
+    {"name": "operations", "description": "Providers, rollout, metrics and health."},
+]
 
 #: How often abandoned attempts are swept.
 SWEEP_INTERVAL_SECONDS = 60.0
@@ -118,7 +125,13 @@ def create_app(
 
     app = _RequestIdApp(
         title="Violation calls",
-        description="Phone a truck driver about trip violations through an AI voice agent.",
+        description=(
+            "Phone a truck driver about trip violations through an AI voice agent "
+            "(ElevenLabs or VAPI). Every error is `{detail, error_code, call_sid?}`; each "
+            "error response below lists its `error_code` values. Every answer carries "
+            "`X-Request-ID`."
+        ),
+        openapi_tags=OPENAPI_TAGS,
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -128,6 +141,7 @@ def create_app(
     app.include_router(preview_router)
     app.include_router(template_router)
     app.include_router(health_router)
+    app.include_router(operations_router)
     app.include_router(metrics_router)
     install_error_handlers(app)
     app.add_middleware(

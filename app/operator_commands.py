@@ -85,7 +85,16 @@ def show_call(settings: Settings, *, call_sid: str) -> int:
             f"no call attempt {call_sid}; list recent ones with `violation-calls calls list`",
             FAILED,
         )
-    _say(format_table(("FIELD", "VALUE"), _fields(record)))
+    fields = record.model_dump(exclude={"prompt"})
+    versions = fields.pop("template_versions", None) or {}
+    rows = [(name, "-" if value is None else str(value)) for name, value in fields.items()]
+    rows.append(
+        ("template_versions", ", ".join(f"{k} v{v}" for k, v in sorted(versions.items())) or "-")
+    )
+    _say(format_table(("FIELD", "VALUE"), rows))
+    if record.prompt:
+        # Many lines: after the table, where it can be read (and copied) as it was sent.
+        _say(f"\nprompt sent:\n{record.prompt}")
     return OK
 
 
@@ -188,9 +197,3 @@ def _read_records(settings: Settings, query: RecordsQuery) -> list[CallRecord]:
             "that the database is up, and run `violation-calls db upgrade`",
             FAILED,
         ) from e
-
-
-def _fields(record: CallRecord) -> list[tuple[str, str]]:
-    return [
-        (name, "-" if value is None else str(value)) for name, value in record.model_dump().items()
-    ]

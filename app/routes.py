@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
@@ -15,6 +15,7 @@ from .deps import (
     RoutedProviderDep,
     ServicesDep,
 )
+from .error_codes import error_responses
 from .errors import ApiError
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .orchestrator import CallOutcome
@@ -25,7 +26,6 @@ from .schemas import (
     CallRecord,
     CallRecordList,
     CallResponse,
-    ErrorResponse,
     HealthResponse,
     ProviderHealth,
     ProvidersResponse,
@@ -37,18 +37,70 @@ REPLAY_HEADER = "Idempotent-Replayed"
 ROUTED = "driver_data/call"
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
+#: What each kind of route can answer besides success, with every error_code per status.
+CALL_ERRORS = error_responses(400, 401, 409, 413, 422, 429, 500, 502, 503, 504)
+RECORD_ERRORS = error_responses(401, 404, 422, scope="records")
+LIST_ERRORS = error_responses(401, 422, scope="records")
+KEY_ERRORS = error_responses(401, scope="any")
 
-
-#: What each kind of route can answer besides success (documented in the OpenAPI schema).
-CALL_ERRORS = _errors(400, 401, 409, 413, 422, 429, 500, 502, 503, 504)
-RECORD_ERRORS = _errors(401, 404, 422)
-LIST_ERRORS = _errors(401, 422)
+_DRIVER: Final[dict[str, Any]] = {
+    "driverId": "DRV-10482",
+    "driverName": "Marcus Bell",
+    "phoneNumber": "(312) 555-0147",
+}
+#: Request examples shown (and sendable) in /docs; numbers are fictional 555-01xx ones.
+CALL_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
+    "trip": {
+        "summary": "Violations judged against the trip's live data",
+        "value": {
+            "callType": "violation",
+            "timestamp": "2026-11-20T14:32:05Z",
+            "drivers": [
+                {
+                    **_DRIVER,
+                    "customRules": "Receiver closes at 6 PM, remind him.",
+                    "violations": {
+                        "tripId": "TRP-883120",
+                        "violationDetails": [
+                            {
+                                "type": "VIOLATION",
+                                "description": "Temperature not equal to set point",
+                            },
+                            {
+                                "type": "VIOLATION",
+                                "description": "Fuel lower than required percentage",
+                            },
+                            {"type": "REMINDER", "description": "Send seal pictures"},
+                        ],
+                    },
+                }
+            ],
+        },
+    },
+    "minimal": {
+        "summary": "No trip: the descriptions are spoken as they are",
+        "value": {
+            "callType": "violation",
+            "timestamp": "2026-11-21T08:05:00-06:00",
+            "drivers": [
+                {
+                    **_DRIVER,
+                    "violations": {
+                        "violationDetails": [
+                            {"type": "REMINDER", "description": "Send the signed BOL"}
+                        ]
+                    },
+                }
+            ],
+        },
+    },
+}
+CallBody = Annotated[BatchCallRequest, Body(openapi_examples=CALL_EXAMPLES)]
 
 router = APIRouter(prefix="/driver_data", tags=["calls"])
-health_router = APIRouter(tags=["health"])
-metrics_router = APIRouter(tags=["metrics"])
+operations_router = APIRouter(prefix="/driver_data", tags=["operations"])
+health_router = APIRouter(tags=["operations"])
+metrics_router = APIRouter(tags=["operations"])
 
 
 def _answer(outcome: CallOutcome) -> JSONResponse:
@@ -58,7 +110,7 @@ def _answer(outcome: CallOutcome) -> JSONResponse:
 
 @router.post("/call", response_model=CallResponse, responses=CALL_ERRORS)
 async def call_driver(
-    body: BatchCallRequest,
+    body: CallBody,
     caller: CallerDep,
     provider: RoutedProviderDep,
     services: ServicesDep,
@@ -78,7 +130,7 @@ async def call_driver(
 
 @router.post("/call-elevenlabs", response_model=CallResponse, responses=CALL_ERRORS)
 async def call_driver_elevenlabs(
-    body: BatchCallRequest,
+    body: CallBody,
     caller: CallerDep,
     provider: ElevenLabsProviderDep,
     services: ServicesDep,
@@ -116,7 +168,7 @@ async def list_calls(
     return CallRecordList(calls=await services.attempts.recent(driver_id=driver_id, limit=limit))
 
 
-@router.get("/providers", response_model=ProvidersResponse, responses=_errors(401))
+@operations_router.get("/providers", response_model=ProvidersResponse, responses=KEY_ERRORS)
 async def providers(_: CallerDep, services: ServicesDep) -> ProvidersResponse:
     """Installed providers, configured or not and why, what /driver_data/call uses, the rollout."""
     return describe_providers(services.settings, services.registry, simulated=services.simulated)
@@ -150,7 +202,7 @@ async def health(services: ServicesDep) -> HealthResponse:
     response_class=Response,
     responses={
         200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text format"},
-        **_errors(401),
+        **KEY_ERRORS,
     },
 )
 async def metrics(_: CallerDep, services: ServicesDep) -> Response:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .default_prompts import DEFAULT_TEMPLATES
 from .deps import CallerDep, ServicesDep
+from .error_codes import error_responses
 from .errors import ApiError
-from .schemas import ONE_LINE, ErrorResponse
+from .schemas import ONE_LINE
 from .template_store import (
     InvalidTemplateError,
     StaleTemplateError,
@@ -29,10 +30,6 @@ __all__ = [
 template_router = APIRouter(prefix="/driver_data/templates", tags=["templates"])
 
 TemplateName = Annotated[str, Path(max_length=64, pattern=ONE_LINE)]
-
-
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
 
 
 class TemplateSummary(BaseModel):
@@ -122,13 +119,19 @@ def _not_found(error: UnknownTemplateError) -> ApiError:
     return ApiError(404, str(error.args[0]).capitalize(), "template_not_found")
 
 
-@template_router.get("", response_model=TemplateList, responses=_errors(401))
+@template_router.get(
+    "", response_model=TemplateList, responses=error_responses(401, scope="templates")
+)
 async def list_templates(_: CallerDep, services: ServicesDep) -> TemplateList:
     """Every template's current version."""
     return TemplateList(templates=[_summary(t) for t in await services.templates.latest()])
 
 
-@template_router.get("/{name}", response_model=TemplateDetail, responses=_errors(401, 404, 422))
+@template_router.get(
+    "/{name}",
+    response_model=TemplateDetail,
+    responses=error_responses(401, 404, 422, scope="templates"),
+)
 async def get_template(
     name: TemplateName,
     _: CallerDep,
@@ -145,7 +148,9 @@ async def get_template(
 
 
 @template_router.put(
-    "/{name}", response_model=TemplateDetail, responses=_errors(401, 404, 409, 413, 422)
+    "/{name}",
+    response_model=TemplateDetail,
+    responses=error_responses(401, 404, 409, 413, 422, scope="templates"),
 )
 async def put_template(
     name: TemplateName, body: TemplateUpdate, caller: CallerDep, services: ServicesDep

@@ -73,9 +73,10 @@ def test_calls_show_prints_every_field(
 ) -> None:
     """`calls show CALL_SID` prints the attempt's fields, one per line."""
     assert main(["calls", "show", recorded[2]]) == 0
-    out = capsys.readouterr().out
-    fields = dict(line.split(None, 1) for line in out.splitlines()[1:])
+    table, _, prompt = capsys.readouterr().out.partition("\nprompt sent:\n")
+    fields = dict(line.split(None, 1) for line in table.splitlines()[1:])
     assert fields["call_sid"] == recorded[2]
+    assert "POINTS TO DISCUSS" in prompt
     assert (fields["status"], fields["error_code"]) == ("failed", "provider_rejected")
     assert fields["driver_id"] == "DRV-2"
 
