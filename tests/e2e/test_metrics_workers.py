@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,7 +76,32 @@ async def test_a_scripted_run_is_counted_exactly(
     )
     metrics_dir = tmp_path / "prometheus" if workers > 1 else None
     service = _start(launcher, env, workers=workers, metrics_dir=metrics_dir)
-    await service.wait_healthy(client)
+    try:
+        await service.wait_healthy(client)
+        await _scripted_run(service, fake, client, metrics_dir, workers=workers)
+    finally:
+        _stop_gracefully(service)
+
+
+def _stop_gracefully(service: AppProcess) -> None:
+    """SIGTERM, so uvicorn's supervisor stops its workers (SIGKILL would orphan them)."""
+    if service.process.poll() is None:
+        service.process.terminate()
+        try:
+            service.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            service.kill()
+
+
+async def _scripted_run(
+    service: AppProcess,
+    fake: FakeServer,
+    client: httpx.AsyncClient,
+    metrics_dir: Path | None,
+    *,
+    workers: int,
+) -> None:
+    provider_id = fake.provider_id
     url = f"{service.url}/driver_data/call"
 
     async def call(number: int, *faults: Fault, key: str | None = None) -> int:
@@ -103,4 +130,5 @@ async def test_a_scripted_run_is_counted_exactly(
         )
         assert seconds == 4
     if metrics_dir is not None:
-        assert len(list(metrics_dir.glob("counter_*.db"))) == workers
+        files = await asyncio.to_thread(lambda: list(metrics_dir.glob("counter_*.db")))
+        assert len(files) == workers
