@@ -26,7 +26,7 @@ from tests.app.service_fixtures import (
 )
 from voice_providers import CallRequest
 
-#: A provider package's logger, as `voice_providers_vapi` names its own.
+#: A logger named like a provider package's own (the VAPI package logs as `voice_providers.vapi`).
 PROVIDER_LOGGER = logging.getLogger("voice_providers.vapi")
 _TEXT_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ (?P<logger>\S+) \[(?P<id>[^\]]*)\]: "
