@@ -21,8 +21,8 @@ from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
-    CallRequest,
     InvalidCallRequestError,
+    PreparedCall,
     ProviderNotConfiguredError,
 )
 
@@ -31,7 +31,7 @@ def scripted(outcomes: Iterable[Exception | None]) -> FakeVapi:
     """A VAPI fake whose successive calls raise the scripted errors (None: placed)."""
     script = deque(outcomes)
 
-    async def next_outcome(_: CallRequest) -> None:
+    async def next_outcome(_: PreparedCall) -> None:
         error = script.popleft()
         if error is not None:
             raise error

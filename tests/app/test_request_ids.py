@@ -24,7 +24,7 @@ from tests.app.service_fixtures import (
     make_settings,
     serve,
 )
-from voice_providers import CallRequest
+from voice_providers import PreparedCall
 
 #: A logger named like a provider package's own (the VAPI package logs as `voice_providers.vapi`).
 PROVIDER_LOGGER = logging.getLogger("voice_providers.vapi")
@@ -62,7 +62,7 @@ def _ids_per_line(log_format: LogFormat, text: str) -> list[tuple[str | None, st
     return [(rid, message) for logger, rid, message in records if logger != _CLIENT_LOGGER]
 
 
-async def _provider_logs(request: CallRequest) -> None:
+async def _provider_logs(request: PreparedCall) -> None:
     PROVIDER_LOGGER.info("provider sending call %s", request.call_sid)
 
 
@@ -96,7 +96,7 @@ async def test_every_log_line_of_a_request_carries_its_id(
     """Two interleaved requests: each line, the provider's included, names its own request."""
     release, entered = asyncio.Event(), asyncio.Event()
 
-    async def hold_then_log(request: CallRequest) -> None:
+    async def hold_then_log(request: PreparedCall) -> None:
         await hold_until(release, entered=entered)(request)
         await _provider_logs(request)
 
@@ -133,7 +133,7 @@ async def test_an_unexpected_error_is_answered_and_logged_with_the_id(
 ) -> None:
     """A crash answers 500 with X-Request-ID, and its traceback line names the same id."""
 
-    async def crash(_: CallRequest) -> None:
+    async def crash(_: PreparedCall) -> None:
         raise RuntimeError("provider bug")
 
     providers = [FakeVapi(before_call=crash), FakeElevenLabs()]

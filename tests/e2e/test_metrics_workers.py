@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.metrics_text import outcome_counts, sample_sum
-from voice_providers import Fault, FaultKind
+from voice_providers.fakes import Fault, FaultKind
 
 from ._support import (
     AppProcess,
