@@ -70,7 +70,7 @@ _HINTS: Final[Mapping[str, str]] = {
 }
 
 
-def add_call_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_call_command(commands: argparse._SubParsersAction[Any]) -> None:
     """Add ``call FILE.json [--provider P] [--dry-run]`` to the command line.
 
     Args:
