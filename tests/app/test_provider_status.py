@@ -7,10 +7,10 @@ from tests.app.service_fixtures import (
     ELEVENLABS,
     VAPI,
     FakeVapi,
-    UnconfiguredPlugin,
     make_settings,
     serve,
 )
+from tests.fakes import UnconfiguredFakeProviderPlugin
 
 HEADERS = {"X-API-Key": API_KEY}
 
@@ -40,7 +40,9 @@ async def test_status_shows_shares_endpoints_and_the_rollout(database_url: str) 
 
 async def test_an_unconfigured_provider_says_which_variable_to_set(database_url: str) -> None:
     """A provider without its key is listed as not configured, naming the variable only."""
-    plugins = [UnconfiguredPlugin(provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY")]
+    plugins = [
+        UnconfiguredFakeProviderPlugin(provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY")
+    ]
     async with serve(make_settings(database_url), providers=[FakeVapi()], plugins=plugins) as s:
         body = (await s.client.get("/driver_data/providers")).json()
     [elevenlabs] = [p for p in body["providers"] if p["provider_id"] == ELEVENLABS]

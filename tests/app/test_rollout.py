@@ -23,12 +23,12 @@ from tests.app.service_fixtures import (
     VAPI,
     FakeElevenLabs,
     FakeVapi,
-    UnconfiguredPlugin,
     assert_safe_error,
     call_body,
     make_settings,
     serve,
 )
+from tests.fakes import UnconfiguredFakeProviderPlugin
 
 SYNTHETIC_DRIVERS = [f"DRV-{n:05d}" for n in range(10_000)]
 
@@ -172,7 +172,9 @@ async def test_a_replay_answers_what_was_first_answered_after_the_rollout_change
 async def test_drivers_routed_to_an_unconfigured_provider_get_503(database_url: str) -> None:
     """The rollout's provider without its key: its share answers 503 naming the variable."""
     settings = make_settings(database_url, voice_provider_rollout="elevenlabs:100")
-    plugins = [UnconfiguredPlugin(provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY")]
+    plugins = [
+        UnconfiguredFakeProviderPlugin(provider_id=ELEVENLABS, variable="ELEVENLABS_API_KEY")
+    ]
     async with serve(settings, providers=[FakeVapi()], plugins=plugins) as service:
         answer = await service.call()
         elsewhere = await service.call(path="/driver_data/call-elevenlabs")

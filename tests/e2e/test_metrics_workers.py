@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.metrics_text import outcome_counts, sample_sum
+from tests.support import call_body
 from voice_providers.fakes import Fault, FaultKind
 
 from ._support import (
@@ -18,7 +19,6 @@ from ._support import (
     FakeServer,
     ProcessLauncher,
     app_env,
-    call_body,
     free_port,
     provider_params,
 )
@@ -107,7 +107,7 @@ async def _scripted_run(
     async def call(number: int, *faults: Fault, key: str | None = None) -> int:
         fake.inject(*faults)
         headers = {"Idempotency-Key": key} if key else {}
-        body = call_body(driverId=f"DRV-{number}", phoneNumber=f"(312) 555-014{number}")
+        body = call_body(driver_id=f"DRV-{number}", phone=f"(312) 555-014{number}")
         return (await client.post(url, json=body, headers=headers)).status_code
 
     statuses = [
