@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: install run serve test lint bench clean
+.PHONY: install run serve test lint bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +33,21 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+## The bench extra (official ElevenLabs SDK, py-spy) and wrk (Debian's package; installed when
+## possible, else the bench says how to get it).
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get install -y -qq wrk; } || echo "wrk is missing: sudo apt-get install -y wrk"
+	touch $(BENCH_STAMP)
+
+## Every benchmark in one run (~10 min), one table, written to docs/performance.md.
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
+
+## The same scenarios at tiny sizes: proves the harness works (CI), measures nothing.
+bench-smoke: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --smoke
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
