@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     dedupe_window_seconds: int = Field(default=120, ge=0, le=24 * 3600)
     idempotency_ttl_hours: int = Field(default=24, ge=24, le=366 * 24)
     pending_timeout_seconds: int = Field(default=300, ge=60, le=24 * 3600)
-    max_concurrent_calls: int = Field(default=10, ge=1, le=1000)
+    # Create-call requests in flight per process (not live conversations): see app/limits.py.
+    max_concurrent_calls: int = Field(default=1000, ge=1, le=1000)
     call_queue_timeout_seconds: float = Field(default=2.0, ge=0, le=60, allow_inf_nan=False)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     # Judging points against the trip (app/judging.py).
@@ -231,6 +232,19 @@ class Settings(BaseSettings):
             post=self.provider_timeout_seconds,
             connect=self.provider_connect_timeout_seconds,
             pool=self.provider_pool_timeout_seconds,
+        )
+
+    @property
+    def http_limits(self) -> httpx.Limits:
+        """Connection pool of the shared provider client: one connection per gate slot.
+
+        httpx's default (100 connections, 20 kept alive) would make calls past the 20th
+        reconnect every time and calls past the 100th queue for a connection while holding
+        a gate slot.
+        """
+        return httpx.Limits(
+            max_connections=self.max_concurrent_calls,
+            max_keepalive_connections=self.max_concurrent_calls,
         )
 
     def api_clients(self) -> list[ApiClient]:

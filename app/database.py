@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -27,6 +28,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "PROJECT_ROOT",
     "SQLITE_BUSY_TIMEOUT_SECONDS",
+    "SQLITE_QUEUE_TIMEOUT_SECONDS",
     "create_engine",
     "create_session_factory",
     "ensure_sqlite_directory",
@@ -46,6 +48,8 @@ DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'violation_
 # Several workers (or the CLI next to the server) share one SQLite file; waiting for a lock
 # beats failing a call with "database is locked".
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+#: Longest a transaction waits in-process for SQLite's one connection (the writer's queue).
+SQLITE_QUEUE_TIMEOUT_SECONDS = 30
 
 
 def is_postgresql(session: AsyncSession) -> bool:
@@ -72,6 +76,10 @@ def _is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or "mode=memory" in str(url.query)
+
+
 def _is_postgresql(url: URL) -> bool:
     return url.get_backend_name() == "postgresql"
 
@@ -95,23 +103,44 @@ def ensure_sqlite_directory(url: str) -> None:
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
-    # WAL lets readers and one writer work at the same time; foreign keys are off by default
-    # in SQLite and must be switched on per connection.
+    # WAL lets readers work while the one writer commits; synchronous=FULL syncs the WAL on
+    # every commit, so an attempt recorded before dialling survives a power cut, not just a
+    # crashed process. busy_timeout only matters across processes (the CLI next to the
+    # server): inside one process the pool of one connection already serialises writers.
+    # Foreign keys are off by default in SQLite and must be switched on per connection.
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
 
 
+def _drop_closed_postgres_connection(
+    dbapi_connection: Any, connection_record: ConnectionPoolEntry, connection_proxy: Any
+) -> None:
+    # Instead of pool_pre_ping (a round trip on every checkout), ask the driver whether the
+    # server already closed this connection (a restart, pg_terminate_backend, an idle
+    # timeout): asyncpg knows without a round trip. The pool then connects afresh. A
+    # connection that died silently fails its first statement; SQLAlchemy then invalidates
+    # every pooled connection older than it, so only that one request sees the error.
+    driver = connection_record.driver_connection
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
 def create_engine(url: str) -> AsyncEngine:
     """Build the async engine for a database URL, tuned for its backend.
 
-    SQLite gets a 30 s lock timeout and WAL, ``busy_timeout`` and ``foreign_keys`` pragmas on
-    every new connection; PostgreSQL gets ``pool_pre_ping`` so connections dropped by a
-    restart or a proxy are replaced instead of failing a request.
+    SQLite: one pooled connection, so the process has exactly one writer and its
+    transactions queue in-process (first come, first served) instead of several connections
+    contending for SQLite's write lock through the busy handler's growing sleeps; WAL,
+    ``synchronous=FULL``, ``busy_timeout`` and ``foreign_keys`` on that connection.
+    PostgreSQL: no per-checkout ping; a connection the server closed is replaced at
+    checkout for free (see ``_drop_closed_postgres_connection``).
 
     Args:
         url: An async SQLAlchemy URL, e.g. ``sqlite+aiosqlite:///var/x.sqlite3`` or
@@ -125,13 +154,24 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if _is_sqlite(parsed):
         ensure_sqlite_directory(url)
+        # An in-memory database already gets a single shared connection (StaticPool).
+        one_writer = (
+            {}
+            if _is_memory(parsed)
+            else {"pool_size": 1, "max_overflow": 0, "pool_timeout": SQLITE_QUEUE_TIMEOUT_SECONDS}
+        )
         engine = _create_async_engine(
-            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, hide_parameters=True
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            hide_parameters=True,
+            **one_writer,
         )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     if _is_postgresql(parsed):
-        return _create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        engine = _create_async_engine(parsed, hide_parameters=True)
+        event.listen(engine.sync_engine, "checkout", _drop_closed_postgres_connection)
+        return engine
     return _create_async_engine(parsed, hide_parameters=True)
 
 

@@ -1,15 +1,32 @@
-"""Limits that protect drivers and providers: a per-number cool-down and a concurrency gate."""
+"""Limits that protect drivers, providers and this process: a per-number cool-down and a gate.
+
+The gate (`MAX_CONCURRENT_CALLS`) bounds *create-call requests in flight* in one process. It is
+not the provider's concurrency limit: that one counts live conversations, which last minutes,
+and only the provider knows how many are live; it answers 429 when an account is at its limit
+(our 503 ``provider_at_capacity`` with ``Retry-After``). A create-call request takes about a
+second, so a gate sized like a conversation limit would throttle bursts the provider accepts.
+What the gate protects is this process: sockets and file descriptors (one inbound and one
+outbound connection per call in flight), memory, and the shared HTTP client's connection pool,
+which is sized to the same number so a call that holds a slot never waits for a connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import resource
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from .config import CallLimit
 from .errors import ApiError
+
+logger = logging.getLogger("violation_calls.limits")
+
+#: File descriptors a process needs besides its calls: database, logs, listening socket, ...
+SPARE_FILE_DESCRIPTORS = 128
 
 
 def cooldown_error(
@@ -35,14 +52,42 @@ def cooldown_error(
     )
 
 
-class CallGate:
-    """Caps concurrent provider calls in this process; a brief queue, then 503.
+def file_descriptors_for(calls: int) -> int:
+    """Descriptors `calls` concurrent calls need: the caller's socket and the provider's each."""
+    return 2 * calls + SPARE_FILE_DESCRIPTORS
 
-    Hammering a provider past its concurrency limit only earns 429s, so excess requests wait
-    `queue_timeout` seconds for a slot and are then refused with a clear error.
+
+def ensure_file_descriptors(needed: int) -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` towards `needed` (never past the hard limit).
+
+    A common soft limit is 1024: a burst of 500 calls would otherwise fail in ``accept()``
+    or ``connect()`` long before the gate fills. Returns the soft limit now in force; logs a
+    warning when the hard limit is too low to honour `needed`.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        logger.warning(
+            "open-file limit %d is below the %d that MAX_CONCURRENT_CALLS needs; raise "
+            "`ulimit -n` (or LimitNOFILE) or lower MAX_CONCURRENT_CALLS",
+            soft,
+            needed,
+        )
+    return int(soft)
+
+
+class CallGate:
+    """Bounds create-call requests in flight in this process; a brief queue, then 503.
+
+    See the module docstring for what it protects. Past `limit`, a request waits
+    `queue_timeout` seconds for a slot and is then refused with ``provider_busy``.
 
     Args:
-        limit: Concurrent provider calls allowed.
+        limit: Create-call requests allowed in flight (``MAX_CONCURRENT_CALLS``).
         queue_timeout: Seconds a request may wait for a slot.
     """
 

@@ -37,7 +37,7 @@ from .database import (
 )
 from .deps import Services
 from .errors import install_error_handlers
-from .limits import CallGate
+from .limits import CallGate, ensure_file_descriptors, file_descriptors_for
 from .log_redaction import install_url_redaction
 from .logging_setup import configure_logging
 from .metrics import CallMetrics
@@ -84,6 +84,7 @@ def create_app(
         configure_logging(config.log_level, log_format=config.log_format)
         install_url_redaction()
         _refuse_unsafe_production(config)
+        ensure_file_descriptors(file_descriptors_for(config.max_concurrent_calls))
         url = config.database_url or DEFAULT_DATABASE_URL
         if is_sqlite_url(url):
             # The embedded default must work on a fresh clone with no setup step.
@@ -93,7 +94,7 @@ def create_app(
             engine = create_engine(url)
             stack.push_async_callback(engine.dispose)
             http_client = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=config.http_timeout)
+                httpx.AsyncClient(timeout=config.http_timeout, limits=config.http_limits)
             )
             try:
                 registry = build_registry(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.attempts import Attempts
-from app.config import CallLimit
+from app.config import CallLimit, Settings
 from app.errors import ApiError
-from app.limits import CallGate
+from app.limits import CallGate, file_descriptors_for
 from tests.app.service_fixtures import VAPI, age_attempts, attempt_store, new_attempt
 from voice_providers import PlacedCall
 
@@ -145,3 +148,53 @@ async def test_gate_slot_is_released_after_an_error() -> None:
             raise RuntimeError("provider failed")
     async with gate.slot():
         pass
+
+
+def _in_a_child(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter (resource limits must not leak into the test run)."""
+    return subprocess.run(  # noqa: S603 - this interpreter, code written in this file
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+
+def test_open_file_limit_is_raised_to_what_the_gate_needs() -> None:
+    """A low soft limit on open files is raised (up to the hard limit) for the gate's calls."""
+    done = _in_a_child(
+        """
+        import resource
+        from app.limits import ensure_file_descriptors
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        print(ensure_file_descriptors(1000), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        """
+    )
+    assert done.stdout.split() == ["1000", "1000"]
+
+
+def test_open_file_shortfall_is_logged_not_fatal() -> None:
+    """When the hard limit is too low the service still starts, and says what to raise."""
+    done = _in_a_child(
+        """
+        import logging, resource
+        from app.limits import ensure_file_descriptors
+        logging.basicConfig(level=logging.WARNING)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+        print(ensure_file_descriptors(2128))
+        """
+    )
+    assert done.stdout.split() == ["200"]
+    assert "MAX_CONCURRENT_CALLS" in done.stderr
+    assert "2128" in done.stderr
+
+
+def test_default_gate_admits_a_shift_change_burst_and_the_pool_matches() -> None:
+    """The default gate is far above one burst of create-call requests; the pool is as big."""
+    settings = Settings(_env_file=None)
+    assert settings.max_concurrent_calls >= 500
+    assert settings.http_limits.max_connections == settings.max_concurrent_calls
+    assert settings.http_limits.max_keepalive_connections == settings.max_concurrent_calls
+    assert file_descriptors_for(settings.max_concurrent_calls) > 2 * settings.max_concurrent_calls

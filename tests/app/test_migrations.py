@@ -134,7 +134,9 @@ async def test_upgrade_creates_indexes_and_unique_constraints(engine: AsyncEngin
     """The lookup indexes and the uniqueness rules the service relies on exist."""
     async with engine.connect() as connection:
         schema = await connection.run_sync(_schema)
-    assert schema["indexes"]["trips"]["ix_trips_driver_id"] == ["driver_id"]
+    assert schema["indexes"]["trips"] == {
+        "ix_trips_driver_latest": ["driver_id", "updated_at", "trip_id"]
+    }
     assert schema["indexes"]["call_attempts"]["ix_call_attempts_phone_created"] == [
         "phone_e164",
         "created_at",
@@ -336,25 +338,17 @@ async def test_call_attempt_defaults_and_unique_call_sid(
 
 
 async def test_sqlite_connections_get_the_pragmas(tmp_path: Path) -> None:
-    """SQLite connections run in WAL mode with a 30 s busy timeout and foreign keys on."""
+    """SQLite connections run in WAL mode, synchronous FULL, a 30 s busy timeout, foreign keys."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.sqlite3'}")
     try:
         async with engine.connect() as connection:
             journal = await connection.scalar(text("PRAGMA journal_mode"))
+            synchronous = await connection.scalar(text("PRAGMA synchronous"))
             busy = await connection.scalar(text("PRAGMA busy_timeout"))
             foreign_keys = await connection.scalar(text("PRAGMA foreign_keys"))
     finally:
         await engine.dispose()
-    assert (journal, busy, foreign_keys) == ("wal", 30000, 1)
-
-
-async def test_postgres_engine_pings_pooled_connections() -> None:
-    """PostgreSQL engines check a pooled connection before use, surviving server restarts."""
-    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:5432/unused")
-    try:
-        assert engine.pool._pre_ping is True
-    finally:
-        await engine.dispose()
+    assert (journal, synchronous, busy, foreign_keys) == ("wal", 2, 30000, 1)
 
 
 def test_default_database_url_is_under_the_project_var_folder() -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.database import create_engine, create_session_factory
 from app.db_models import Trip
 from app.trips import (
     TRIP_CSV_COLUMNS,
@@ -368,3 +370,36 @@ async def test_import_of_many_rows_spans_insert_chunks(
     async with session_factory() as session:
         stored = await session.scalar(select(func.count()).select_from(Trip))
     assert stored == 1203
+
+
+async def test_drivers_latest_trip_is_read_from_the_index_without_sorting(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """The latest-trip lookup is one index step: its cost does not grow with trip history."""
+    path = tmp_path / "plan.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    statements: list[tuple[str, Any]] = []
+
+    def remember(*args: Any) -> None:
+        statements.append((args[2], args[3]))  # statement, parameters
+
+    event.listen(engine.sync_engine, "before_cursor_execute", remember)
+    try:
+        sessions = create_session_factory(engine)
+        async with sessions() as session:
+            await get_trip_data_for_violations(
+                session, trip_id=None, fallback_trip_id=None, driver_id="DRV-10482"
+            )
+        lookup, parameters = next(s for s in statements if "ORDER BY" in s[0])
+        async with engine.connect() as connection:
+            plan = " | ".join(
+                str(row[-1])
+                for row in await connection.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + lookup, parameters
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert "ix_trips_driver_latest" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

@@ -1,0 +1,102 @@
+"""Engine set-up: one in-process writer for SQLite; PostgreSQL replaces closed connections."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+import app.database
+from app.database import create_engine, create_session_factory
+
+from .conftest import POSTGRES_CONNECT_TIMEOUT, _postgres_url
+
+#: Concurrent write transactions in the single-writer test.
+WRITERS = 20
+_INSERT_TRIP = text(
+    "INSERT INTO trips (trip_id, driver_id, updated_at) VALUES (:trip, 'DRV-1', '2026-01-01')"
+)
+
+
+async def test_sqlite_writers_queue_in_process_not_in_the_busy_handler(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent write transactions never meet SQLite's lock, even with no busy timeout."""
+    path = tmp_path / "writers.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    # With a busy timeout of 0, two connections writing at once fail "database is locked";
+    # one pooled connection makes every writer wait its turn in the process instead.
+    monkeypatch.setattr(app.database, "SQLITE_BUSY_TIMEOUT_SECONDS", 0)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    sessions = create_session_factory(engine)
+
+    async def write(n: int) -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(_INSERT_TRIP, {"trip": f"T-{n}a"})
+            await asyncio.sleep(0.01)  # hold the write transaction open across a switch
+            await session.execute(_INSERT_TRIP, {"trip": f"T-{n}b"})
+
+    try:
+        await asyncio.gather(*(write(n) for n in range(WRITERS)))
+        async with sessions() as session:
+            count = await session.scalar(text("SELECT count(*) FROM trips"))
+            synchronous = await session.scalar(text("PRAGMA synchronous"))
+    finally:
+        await engine.dispose()
+    assert count == 2 * WRITERS
+    assert synchronous == 2  # FULL: a commit is on disk before the provider is dialled
+
+
+async def _terminate(database: str, pid: int) -> None:
+    admin = create_async_engine(
+        _postgres_url("postgres"),
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT},
+    )
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(100):  # the backend is gone within moments; bounded anyway
+                alive = await connection.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                )
+                if not alive:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await admin.dispose()
+    raise AssertionError(f"backend {pid} of {database} did not terminate")
+
+
+@pytest.mark.postgres
+async def test_postgres_connection_closed_by_the_server_is_replaced(
+    postgres_database: str,
+) -> None:
+    """After the server kills a pooled connection, the next query still works, on a new one."""
+    engine = create_engine(_postgres_url(postgres_database))
+    try:
+        async with engine.connect() as connection:
+            first = await connection.scalar(text("SELECT pg_backend_pid()"))
+        await _terminate(postgres_database, int(first or 0))
+        await asyncio.sleep(0.05)  # let the event loop read the server's goodbye
+        async with engine.connect() as connection:
+            second = await connection.scalar(text("SELECT pg_backend_pid()"))
+    finally:
+        await engine.dispose()
+    assert second is not None
+    assert second != first
+
+
+async def test_postgres_engine_does_not_ping_on_checkout() -> None:
+    """Checkouts cost no round trip: closed connections are detected without a ping."""
+    engine = create_engine(_postgres_url("unused"))
+    try:
+        assert engine.pool._pre_ping is False
+    finally:
+        await engine.dispose()
