@@ -118,6 +118,17 @@ def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: ConnectionPool
         cursor.close()
 
 
+def _rollback_if_in_transaction(
+    dbapi_connection: Any, connection_record: ConnectionPoolEntry, reset_state: Any
+) -> None:
+    # The pool's default reset is an unconditional ROLLBACK when a connection comes back: on
+    # aiosqlite that is one more thread hop per session, almost always after a COMMIT that
+    # already ended the transaction. The driver knows whether one is open, without a hop.
+    driver = connection_record.driver_connection
+    if getattr(driver, "in_transaction", True):
+        dbapi_connection.rollback()
+
+
 def _drop_closed_postgres_connection(
     dbapi_connection: Any, connection_record: ConnectionPoolEntry, connection_proxy: Any
 ) -> None:
@@ -164,9 +175,11 @@ def create_engine(url: str) -> AsyncEngine:
             parsed,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
             hide_parameters=True,
+            pool_reset_on_return=None,  # _rollback_if_in_transaction does it when needed
             **one_writer,
         )
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine.sync_engine, "reset", _rollback_if_in_transaction)
         return engine
     if _is_postgresql(parsed):
         engine = _create_async_engine(parsed, hide_parameters=True)

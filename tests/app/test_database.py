@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -100,3 +100,32 @@ async def test_postgres_engine_does_not_ping_on_checkout() -> None:
         assert engine.pool._pre_ping is False
     finally:
         await engine.dispose()
+
+
+def _write_behind_sqlalchemys_back(connection: Connection) -> None:
+    """Open a transaction through the driver, one SQLAlchemy does not know about."""
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    cursor.execute(_INSERT_TRIP.text.replace(":trip", "'T-dangling'"))
+    cursor.close()
+
+
+async def test_sqlite_connection_returns_to_the_pool_without_an_open_transaction(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A write left uncommitted below SQLAlchemy is rolled back when the connection returns."""
+    path = tmp_path / "reset.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    sessions = create_session_factory(engine)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_write_behind_sqlalchemys_back)
+        async with sessions() as session, session.begin():
+            await session.execute(_INSERT_TRIP, {"trip": "T-committed"})
+        async with sessions() as session:
+            trips = (await session.scalars(text("SELECT trip_id FROM trips"))).all()
+    finally:
+        await engine.dispose()
+    assert trips == ["T-committed"]
