@@ -89,7 +89,7 @@ class Trip(Base):
     """Live data for one trip, as loaded from the dispatch system or a CSV import."""
 
     __tablename__ = "trips"
-    # A driver's most recent trip in one index step (see migration 0004).
+    # A driver's most recent trip in one index step (see migration 0005).
     __table_args__ = (Index("ix_trips_driver_latest", "driver_id", "updated_at", "trip_id"),)
 
     trip_id: Mapped[str] = mapped_column(String(64), primary_key=True)

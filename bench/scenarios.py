@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from app.prompts import PromptTemplates, generate_enhanced_conversational_prompt
+from app.prompts import PromptTemplates, build_prompt
 from app.schemas import ViolationDetail
 from app.trips import TripData
 from voice_providers import CallRequest, ProviderContext, collect_plugins, get_plugin_manager
@@ -229,7 +229,7 @@ async def _client_vs_sdk(plan: Plan, fake: servers.Server, concurrency: int) -> 
         httpx.AsyncClient(timeout=30.0, limits=limits) as ours_http,
         httpx.AsyncClient(timeout=30.0, limits=limits) as sdk_http,
     ):
-        provider = plugin.create(
+        provider = plugin.from_context(
             ProviderContext(
                 http_client=ours_http, settings_overrides={servers.PROVIDER_ID: settings}
             )
@@ -239,7 +239,8 @@ async def _client_vs_sdk(plan: Plan, fake: servers.Server, concurrency: int) -> 
         )
 
         async def ours(n: int) -> None:
-            await provider.place_call(request=sample_call(n))
+            # Both sides build the body for each call: our prepare, the SDK's serialisation.
+            await provider.place(prepared=provider.prepare(request=sample_call(n)))
 
         async def official(n: int) -> None:
             call = sample_call(n)
@@ -475,9 +476,7 @@ def _prompt_rows(plan: Plan) -> list[Row]:
         ]
         started = time.perf_counter()
         for _ in range(plan.prompt_repeat):
-            generate_enhanced_conversational_prompt(
-                "Bench Driver", violations, trip, "Call back", templates=templates
-            )
+            build_prompt("Bench Driver", violations, trip, "Call back", templates=templates)
         return (time.perf_counter() - started) / plan.prompt_repeat * 1e6
 
     one, fifty = build_us(1), build_us(50)

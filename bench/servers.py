@@ -20,7 +20,8 @@ from typing import IO, Any
 
 import httpx
 
-from voice_providers import FakeProviderApi, collect_plugins, get_plugin_manager
+from voice_providers import collect_plugins, get_plugin_manager
+from voice_providers.fakes import FakeProviderApi
 
 #: The provider every scenario calls through: the one `/driver_data/call-elevenlabs` targets.
 PROVIDER_ID = "elevenlabs"
