@@ -45,14 +45,15 @@ class Plan:
     scale_seconds: float = 15.0
     soak_calls: int = 20_000
     soak_warmup_calls: int = 500
+    soak_max_seconds: float = 600.0
     prompt_repeat: int = 2_000
     postgres: bool = True
 
 
 FULL = Plan()
 SMOKE = Plan(
-    seconds=1.0,
-    warmup_seconds=0.0,
+    seconds=2.0,
+    warmup_seconds=1.0,
     sdk_calls=50,
     sdk_rounds=1,
     burst_calls=20,
@@ -63,6 +64,7 @@ SMOKE = Plan(
     scale_seconds=1.0,
     soak_calls=200,
     soak_warmup_calls=20,
+    soak_max_seconds=120.0,
     prompt_repeat=20,
 )
 
@@ -90,10 +92,16 @@ def measure(server: servers.Server, **load: Any) -> Measured:
     return Measured(result, used * 1000 / result.requests if result.requests else 0.0)
 
 
+#: A run this long that completed no request is broken, not slow (shorter smoke runs on a
+#: busy machine may legitimately finish none).
+_NOTHING_DONE_SECONDS = 5.0
+
+
 def _check(result: LoadResult, what: str, *, allowed: frozenset[int] = frozenset()) -> None:
     """A benchmark whose requests failed measures nothing: stop and say so."""
     bad = {s: n for s, n in result.statuses.items() if not 200 <= s < 300 and s not in allowed}
-    if bad or result.socket_errors or not result.requests:
+    idle = not result.requests and result.seconds >= _NOTHING_DONE_SECONDS
+    if bad or result.socket_errors or idle:
         raise RuntimeError(
             f"{what}: {result.requests} requests, statuses {result.statuses}, "
             f"{result.socket_errors} socket errors; see the server logs in the bench folder"
@@ -506,6 +514,9 @@ def scale_out(plan: Plan, folder: Path, fake: servers.Server) -> list[Row]:
             servers.reset_fake(fake)
             service = servers.start_service(folder, fake, url, workers=workers)
             try:
+                warm_up(service, plan)
+                service.wait_idle()
+                servers.reset_fake(fake)
                 result = run_wrk(
                     service.url, connections=32, seconds=plan.scale_seconds, repeat_share=0.2
                 )
@@ -545,7 +556,12 @@ def soak(plan: Plan, folder: Path, fake: servers.Server) -> list[Row]:
     """`soak_calls` calls in two halves: the service's RSS at start, middle and end."""
     service = servers.start_service(folder, fake, databases.sqlite_url(folder, "soak"))
     try:
-        warm = run_wrk(service.url, connections=32, seconds=600, stop_after=plan.soak_warmup_calls)
+        warm = run_wrk(
+            service.url,
+            connections=32,
+            seconds=plan.soak_max_seconds,
+            stop_after=plan.soak_warmup_calls,
+        )
         _check(warm, "soak warm-up")
         servers.reset_fake(fake)
         service.wait_idle()
@@ -554,7 +570,10 @@ def soak(plan: Plan, folder: Path, fake: servers.Server) -> list[Row]:
         middle = 0.0
         for half in range(2):
             result = run_wrk(
-                service.url, connections=32, seconds=600, stop_after=plan.soak_calls // 2
+                service.url,
+                connections=32,
+                seconds=plan.soak_max_seconds,
+                stop_after=plan.soak_calls // 2,
             )
             _check(result, f"soak, half {half + 1}")
             done += result.requests

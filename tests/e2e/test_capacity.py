@@ -30,9 +30,12 @@ async def test_burst_the_provider_accepts_is_not_throttled(
     fake = fakes[provider_id]
     fake.api.latency = FAKE_LATENCY
     # No queueing: a request the gate does not admit at once fails, so only the gate's size
-    # decides (the per-number limit is off because the burst reuses the example's number).
+    # decides (the per-number limits are off because the burst reuses the example's number).
     app = await apps.start(
-        voice_provider=provider_id, per_number_call_limit="0", call_queue_timeout_seconds=0
+        voice_provider=provider_id,
+        per_number_call_limit="0",
+        per_number_min_interval_seconds=0,
+        call_queue_timeout_seconds=0,
     )
     limits = httpx.Limits(max_connections=BURST, max_keepalive_connections=BURST)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
@@ -84,11 +87,17 @@ async def test_call_after_the_database_dropped_its_connections_succeeds(
 ) -> None:
     """When PostgreSQL drops the app's pooled connections (a restart), the next call works."""
     app = await apps.start(database_url=pg_url, voice_provider=provider_id)
-    first = await client.post(f"{app.url}/driver_data/call", json=call_body(driverId="DRV-1"))
+    first = await client.post(
+        f"{app.url}/driver_data/call",
+        json=call_body(driverId="DRV-1", phoneNumber="(312) 555-0101"),
+    )
     assert first.status_code == 200, first.text
 
     assert await _terminate_backends(pg_url) >= 1
 
-    second = await client.post(f"{app.url}/driver_data/call", json=call_body(driverId="DRV-2"))
+    second = await client.post(
+        f"{app.url}/driver_data/call",
+        json=call_body(driverId="DRV-2", phoneNumber="(312) 555-0102"),
+    )
     assert second.status_code == 200, second.text
     assert fakes[provider_id].call_count == 2
