@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 import app.database
 from app.database import create_engine, create_session_factory
-
-from .conftest import POSTGRES_CONNECT_TIMEOUT, _postgres_url
+from tests.support import postgres_engine, postgres_url
 
 #: Concurrent write transactions in the single-writer test.
 WRITERS = 20
@@ -53,12 +50,7 @@ async def test_sqlite_writers_queue_in_process_not_in_the_busy_handler(
 
 
 async def _terminate(database: str, pid: int) -> None:
-    admin = create_async_engine(
-        _postgres_url("postgres"),
-        poolclass=NullPool,
-        isolation_level="AUTOCOMMIT",
-        connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT},
-    )
+    admin = postgres_engine("postgres", isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as connection:
             await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
@@ -79,7 +71,7 @@ async def test_postgres_connection_closed_by_the_server_is_replaced(
     postgres_database: str,
 ) -> None:
     """After the server kills a pooled connection, the next query still works, on a new one."""
-    engine = create_engine(_postgres_url(postgres_database))
+    engine = create_engine(postgres_url(postgres_database))
     try:
         async with engine.connect() as connection:
             first = await connection.scalar(text("SELECT pg_backend_pid()"))
@@ -95,7 +87,7 @@ async def test_postgres_connection_closed_by_the_server_is_replaced(
 
 async def test_postgres_engine_does_not_ping_on_checkout() -> None:
     """Checkouts cost no round trip: closed connections are detected without a ping."""
-    engine = create_engine(_postgres_url("unused"))
+    engine = create_engine(postgres_url("unused"))
     try:
         assert engine.pool._pre_ping is False
     finally:

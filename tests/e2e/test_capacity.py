@@ -9,11 +9,10 @@ from typing import Final
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from ._support import AppFactory, FakeServer, call_body, provider_params
-from .conftest import postgres_url
+from tests.support import call_body, postgres_engine
+
+from ._support import AppFactory, FakeServer, provider_params
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("provider_id", provider_params())]
 
@@ -40,7 +39,7 @@ async def test_burst_the_provider_accepts_is_not_throttled(
     limits = httpx.Limits(max_connections=BURST, max_keepalive_connections=BURST)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         requests = [
-            client.post(f"{app.url}/driver_data/call", json=call_body(driverId=f"DRV-B{n:03d}"))
+            client.post(f"{app.url}/driver_data/call", json=call_body(driver_id=f"DRV-B{n:03d}"))
             for n in range(BURST)
         ]
         responses = await asyncio.wait_for(asyncio.gather(*requests), 120)
@@ -52,9 +51,7 @@ async def test_burst_the_provider_accepts_is_not_throttled(
 async def _terminate_backends(database_url: str) -> int:
     """Kill every server connection to the app's database; how many there were."""
     database = database_url.rsplit("/", 1)[1]
-    admin = create_async_engine(
-        postgres_url("postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
-    )
+    admin = postgres_engine("postgres", isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as connection:
             killed = await connection.scalar(
@@ -89,7 +86,7 @@ async def test_call_after_the_database_dropped_its_connections_succeeds(
     app = await apps.start(database_url=pg_url, voice_provider=provider_id)
     first = await client.post(
         f"{app.url}/driver_data/call",
-        json=call_body(driverId="DRV-1", phoneNumber="(312) 555-0101"),
+        json=call_body(driver_id="DRV-1", phone="(312) 555-0101"),
     )
     assert first.status_code == 200, first.text
 
@@ -97,7 +94,7 @@ async def test_call_after_the_database_dropped_its_connections_succeeds(
 
     second = await client.post(
         f"{app.url}/driver_data/call",
-        json=call_body(driverId="DRV-2", phoneNumber="(312) 555-0102"),
+        json=call_body(driver_id="DRV-2", phone="(312) 555-0102"),
     )
     assert second.status_code == 200, second.text
     assert fakes[provider_id].call_count == 2
