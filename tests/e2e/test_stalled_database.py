@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import app.main
+from app.database import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_QUEUE_TIMEOUT_SECONDS
 
 from ._support import (
     AppFactory,
@@ -27,8 +28,9 @@ pytestmark = [
     pytest.mark.parametrize("provider_id", provider_params()),
 ]
 
-#: Longer than SQLite's 30 s busy timeout, so the settle write gives up while it is held.
-LOCK_HELD_FOR: Final = 40.0
+#: Longer than a write can wait (for the one pooled SQLite connection, which the sweep may hold
+#: while it waits out the lock, then in the busy handler), so the settle gives up while it is held.
+LOCK_HELD_FOR: Final = float(SQLITE_QUEUE_TIMEOUT_SECONDS + SQLITE_BUSY_TIMEOUT_SECONDS + 15)
 #: The provider answers after this long: time for the lock to be taken meanwhile.
 PROVIDER_LATENCY: Final = 3.0
 #: Takes SQLite's write lock in another process and holds it, like a stuck writer would.
@@ -60,7 +62,7 @@ async def test_a_call_placed_while_the_database_stalls_is_answered_as_placed(
     fake.api.latency = PROVIDER_LATENCY
     service = await apps.start(voice_provider=provider_id)
     url = f"{service.url}/driver_data/call"
-    long_wait = httpx.Timeout(90.0, connect=5.0)
+    long_wait = httpx.Timeout(LOCK_HELD_FOR + 60, connect=5.0)
 
     placing = asyncio.create_task(
         client.post(
@@ -74,7 +76,7 @@ async def test_a_call_placed_while_the_database_stalls_is_answered_as_placed(
         port=0,
     )
     await wait_until(lambda: "locked" in locker.output(), within=10, what="the write lock")
-    placed = await asyncio.wait_for(placing, 90)
+    placed = await asyncio.wait_for(placing, LOCK_HELD_FOR + 60)
     same_key = await client.post(
         url, json=example_body(), headers={"Idempotency-Key": "stall-1"}, timeout=long_wait
     )
