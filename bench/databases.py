@@ -19,6 +19,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from app.database import upgrade_database
+from app.trips import TRIP_CSV_COLUMNS
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 #: Trip rows written per batch by the bulk loaders.
@@ -83,20 +84,8 @@ def _trip_rows(start: int, stop: int, drivers: int) -> Iterator[tuple[Any, ...]]
         )
 
 
-_COLUMNS = (
-    "trip_id",
-    "driver_id",
-    "set_point_f",
-    "current_temp_f",
-    "fuel_percent",
-    "out_of_route",
-    "trailer_check_ok",
-    "current_location",
-    "start_odometer_miles",
-    "current_odometer_miles",
-    "sub_status",
-    "updated_at",
-)
+# The CSV importer's columns, plus the freshness the "latest trip" lookup sorts by.
+_COLUMNS = (*TRIP_CSV_COLUMNS, "updated_at")
 
 
 def load_trips(url: str, *, start: int, stop: int, drivers: int) -> None:
