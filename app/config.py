@@ -16,10 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voice_providers import RetryPolicy, default_timeout, defaults
 
+from .database import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_QUEUE_TIMEOUT_SECONDS
 from .rollout import ProviderRouting, Rollout, parse_rollout
 
-#: Longest a request may wait on database locks (SQLite's busy timeout).
-DATABASE_WAIT_SECONDS = 30.0
+#: Longest a request may wait for the database: in-process for SQLite's one connection, then
+#: in SQLite's busy handler for another process's lock (PostgreSQL waits less than either).
+DATABASE_WAIT_SECONDS = float(SQLITE_QUEUE_TIMEOUT_SECONDS + SQLITE_BUSY_TIMEOUT_SECONDS)
 
 _CALLER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*", re.ASCII)

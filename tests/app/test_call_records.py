@@ -177,11 +177,11 @@ async def test_list_calls_refuses_a_bad_limit(database_url: str) -> None:
 
 async def test_startup_sweep_marks_stale_pending_attempts_abandoned(database_url: str) -> None:
     """A `pending` attempt older than PENDING_TIMEOUT_SECONDS becomes `unknown`/`abandoned`."""
-    settings = make_settings(database_url, pending_timeout_seconds=120)
+    settings = make_settings(database_url, pending_timeout_seconds=180)
     async with serve(settings) as service:
         await service.attempts.open(new_attempt("vc_stale"))
         await service.attempts.open(new_attempt("vc_fresh"))
-        await age_attempts(service.sessions, by=timedelta(seconds=121), call_sid="vc_stale")
+        await age_attempts(service.sessions, by=timedelta(seconds=181), call_sid="vc_stale")
     # The next start-up sweeps (as a restarted instance would).
     async with serve(settings) as service:
         stale = await service.record("vc_stale")

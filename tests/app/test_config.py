@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from app.config import CallLimit, Settings, parse_call_limit
+from app.database import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_QUEUE_TIMEOUT_SECONDS
 from tests.app.service_fixtures import (
     API_KEY,
     ELEVENLABS,
@@ -336,6 +337,16 @@ def test_pending_timeout_must_outlive_the_longest_legitimate_call() -> None:
     with pytest.raises(ValueError, match="PENDING_TIMEOUT_SECONDS"):
         _settings(pending_timeout_seconds=int(longest) - 1)
     assert _settings(pending_timeout_seconds=int(longest) + 1).pending_timeout_seconds > longest
+
+
+def test_the_sweep_waits_out_both_sqlite_waits() -> None:
+    """The longest call counts the queue for SQLite's one connection and its busy timeout, so a
+    request that waited both before dialling is never swept while its provider call runs."""
+    settings = _settings()
+    database_waits = SQLITE_QUEUE_TIMEOUT_SECONDS + SQLITE_BUSY_TIMEOUT_SECONDS
+    assert settings.longest_call_seconds == (
+        database_waits + settings.call_queue_timeout_seconds + settings.provider_deadline_seconds
+    )
 
 
 @given(

@@ -192,11 +192,11 @@ async def test_stale_in_progress_key_replays_outcome_unknown(database_url: str) 
     # The first request stays held inside the provider, as if its process had died mid-call.
     release, entered = asyncio.Event(), asyncio.Event()
     vapi = FakeVapi(before_call=hold_until(release, entered=entered))
-    settings = make_settings(database_url, pending_timeout_seconds=120)
+    settings = make_settings(database_url, pending_timeout_seconds=180)
     async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
         first = asyncio.create_task(service.call(idempotency_key="order-11"))
         await asyncio.wait_for(entered.wait(), timeout=30)
-        await age_attempts(service.sessions, by=timedelta(seconds=121))
+        await age_attempts(service.sessions, by=timedelta(seconds=181))
         [pending] = await service.attempts.recent(driver_id=None, limit=5)
         second = await service.call(idempotency_key="order-11")
         settled = await service.record(pending.call_sid)
@@ -215,11 +215,11 @@ async def test_restarted_instance_settles_abandoned_keys(database_url: str) -> N
     """An instance starting on the same database settles a stale key so retries replay 504."""
     release, entered = asyncio.Event(), asyncio.Event()
     held = FakeVapi(before_call=hold_until(release, entered=entered))
-    settings = make_settings(database_url, pending_timeout_seconds=120)
+    settings = make_settings(database_url, pending_timeout_seconds=180)
     async with serve(settings, providers=[held, FakeElevenLabs()]) as old:
         first = asyncio.create_task(old.call(idempotency_key="order-12"))
         await asyncio.wait_for(entered.wait(), timeout=30)
-        await age_attempts(old.sessions, by=timedelta(seconds=121))
+        await age_attempts(old.sessions, by=timedelta(seconds=181))
         fresh = FakeVapi()
         async with serve(settings, providers=[fresh, FakeElevenLabs()]) as new:
             [attempt] = await new.attempts.recent(driver_id=None, limit=5)
@@ -409,12 +409,12 @@ async def test_abandoned_call_without_a_key_keeps_blocking_identical_requests(
     """Once a key-less call is settled as abandoned, identical requests replay 504, never redial."""
     release, entered = asyncio.Event(), asyncio.Event()
     vapi = FakeVapi(before_call=hold_until(release, entered=entered))
-    settings = make_settings(database_url, pending_timeout_seconds=120, dedupe_window_seconds=120)
+    settings = make_settings(database_url, pending_timeout_seconds=180, dedupe_window_seconds=120)
     async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
         first = asyncio.create_task(service.call())
         await asyncio.wait_for(entered.wait(), timeout=30)
         # Older than both the dedupe window and the pending timeout: the process "died".
-        await age_attempts(service.sessions, by=timedelta(seconds=121))
+        await age_attempts(service.sessions, by=timedelta(seconds=181))
         settled = await service.call()
         # A redial would be held by the fake: the timeout turns that into a failure, not a hang.
         again = await asyncio.wait_for(service.call(), timeout=10)

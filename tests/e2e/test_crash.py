@@ -71,7 +71,7 @@ async def test_attempt_of_a_killed_process_is_settled_unknown_and_never_redialle
         age=timedelta(minutes=10),
     )
 
-    second = launcher.uvicorn(env={**env, "PENDING_TIMEOUT_SECONDS": "120"})
+    second = launcher.uvicorn(env={**env, "PENDING_TIMEOUT_SECONDS": "180"})
     await second.wait_healthy(client)
     record = await get_record(client, second.url, call_sid)
     assert (record["status"], record["error_code"]) == ("unknown", "abandoned")
