@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=24, le=366 * 24)
     pending_timeout_seconds: int = Field(default=300, ge=60, le=24 * 3600)
     # Create-call requests in flight per process (not live conversations): see app/limits.py.
-    max_concurrent_calls: int = Field(default=1000, ge=1, le=1000)
+    max_concurrent_calls: int = Field(default=1000, ge=1, le=10_000)
     call_queue_timeout_seconds: float = Field(default=2.0, ge=0, le=60, allow_inf_nan=False)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     # Judging points against the trip (app/judging.py).
