@@ -7,6 +7,7 @@ database a test or a deployment runs against is always the migrated one.
 from __future__ import annotations
 
 import logging
+import select
 from pathlib import Path
 from typing import Any
 
@@ -132,15 +133,29 @@ def _rollback_if_in_transaction(
 def _drop_closed_postgres_connection(
     dbapi_connection: Any, connection_record: ConnectionPoolEntry, connection_proxy: Any
 ) -> None:
-    # Instead of pool_pre_ping (a round trip on every checkout), ask the driver whether the
-    # server already closed this connection (a restart, pg_terminate_backend, an idle
-    # timeout): asyncpg knows without a round trip. The pool then connects afresh. A
-    # connection that died silently fails its first statement; SQLAlchemy then invalidates
-    # every pooled connection older than it, so only that one request sees the error.
+    # Instead of pool_pre_ping (a round trip on every checkout), ask whether the server already
+    # closed this connection (a restart, pg_terminate_backend, an idle timeout); the pool then
+    # connects afresh. A connection that died silently fails its first statement; SQLAlchemy
+    # then invalidates every pooled connection older than it, so only that request sees it.
     driver = connection_record.driver_connection
     is_closed = getattr(driver, "is_closed", None)
-    if is_closed is not None and is_closed():
+    if (is_closed is not None and is_closed()) or _server_spoke_while_idle(driver):
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def _server_spoke_while_idle(driver: Any) -> bool:
+    # asyncpg notices a closed connection only once the event loop has read its end of
+    # stream. Until then (a busy loop, or the goodbye read but not the EOF) it looks open,
+    # and the next statement fails. An idle pooled connection is never sent anything but
+    # that goodbye (we do not LISTEN), so a readable socket means it is gone: a zero-timeout
+    # poll, a system call and no round trip.
+    transport = getattr(driver, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,32 @@ async def test_postgres_connection_closed_by_the_server_is_replaced(
             first = await connection.scalar(text("SELECT pg_backend_pid()"))
         await _terminate(postgres_database, int(first or 0))
         await asyncio.sleep(0.05)  # let the event loop read the server's goodbye
+        async with engine.connect() as connection:
+            second = await connection.scalar(text("SELECT pg_backend_pid()"))
+    finally:
+        await engine.dispose()
+    assert second is not None
+    assert second != first
+
+
+@pytest.mark.postgres
+async def test_postgres_connection_whose_goodbye_was_half_read_is_replaced(
+    postgres_database: str,
+) -> None:
+    """A connection whose goodbye the loop has read but not yet its end of stream is replaced."""
+    engine = create_engine(postgres_url(postgres_database))
+    try:
+        async with engine.connect() as connection:
+            first = await connection.scalar(text("SELECT pg_backend_pid()"))
+        # Terminate from another thread while this loop is blocked, so the server's FATAL
+        # message and its end of stream are both waiting in the socket; one loop pass then
+        # reads the message (asyncpg stops expecting ReadyForQuery) but not yet the EOF.
+        killer = threading.Thread(
+            target=asyncio.run, args=(_terminate(postgres_database, int(first or 0)),)
+        )
+        killer.start()
+        killer.join()
+        await asyncio.sleep(0)
         async with engine.connect() as connection:
             second = await connection.scalar(text("SELECT pg_backend_pid()"))
     finally:
