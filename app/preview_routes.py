@@ -27,9 +27,11 @@ async def preview(
     provider: Annotated[str | None, Query(max_length=64, pattern=ONE_LINE)] = None,
 ) -> CallPreview:
     """Everything /driver_data/call would do up to the provider's request; nothing is dialled."""
+    # Without ?provider, the one /driver_data/call would use for this driver, rollout included.
+    driver_id = body.drivers[0].driverId if body.drivers else ""
     return await preview_call(
         service=services.calls,
         registry=services.registry,
         request=body,
-        provider_id=provider or services.settings.voice_provider,
+        provider_id=provider or services.settings.routing.provider_for(driver_id),
     )

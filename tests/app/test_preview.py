@@ -130,6 +130,16 @@ async def test_preview_uses_the_requested_provider(database_url: str) -> None:
     assert chosen["provider"] == "elevenlabs"
 
 
+async def test_preview_follows_the_rollout_like_a_call(database_url: str) -> None:
+    """Without ?provider, a driver in the rollout's share is previewed on the rollout's provider."""
+    settings = make_settings(database_url, voice_provider_rollout="elevenlabs:100")
+    async with serve(settings) as service:
+        default = (await _preview(service, EXAMPLE)).json()
+        chosen = (await _preview(service, EXAMPLE, "?provider=vapi")).json()
+    assert default["provider"] == "elevenlabs"
+    assert chosen["provider"] == "vapi"
+
+
 async def test_preview_needs_the_key_and_a_valid_body(database_url: str) -> None:
     """Same auth and body rules as a call: 401 without the key, 422 bad body, 400 no driver."""
     settings = make_settings(database_url, api_keys=f"lead={API_KEY}")
