@@ -68,7 +68,7 @@ TRIPS_CSV: Final = (
 #: Timeout of the test's own HTTP client: long enough for any scripted fault, never a hang.
 CLIENT_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
 #: Seconds a loopback server may take to start accepting connections.
-START_TIMEOUT: Final = 30.0
+START_TIMEOUT: Final = 60.0
 #: Fake answers that mean the provider accepted (or may have accepted) the call.
 _AMBIGUOUS_FAULTS: Final = frozenset(
     {FaultKind.DELAY, FaultKind.RESET, FaultKind.MALFORMED, FaultKind.HUGE}
@@ -432,7 +432,7 @@ class AppProcess:
         """Everything the process printed so far."""
         return self.log.read_text(encoding="utf-8", errors="replace")
 
-    async def wait_healthy(self, client: httpx.AsyncClient, *, within: float = 30.0) -> None:
+    async def wait_healthy(self, client: httpx.AsyncClient, *, within: float = 90.0) -> None:
         """Wait until ``/health`` answers 200; fail with the process output if it exits first."""
 
         async def healthy() -> bool:
