@@ -7,7 +7,7 @@ fakes of provider APIs (tests, the demo, benchmarks) are in `voice_providers.fak
 
 from __future__ import annotations
 
-from ._base_url import check_base_url
+from ._base_url import base_url_check, check_base_url, provider_settings_config
 from ._errors import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
@@ -53,6 +53,7 @@ __all__ = [
     "VoiceCallProvider",
     "VoiceProviderError",
     "apply_renamed_settings",
+    "base_url_check",
     "build_registry",
     "check_base_url",
     "collect_plugins",
@@ -60,5 +61,6 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "mask_phone_number",
+    "provider_settings_config",
     "vet_phone_number",
 ]

@@ -1,8 +1,12 @@
-"""Checks of a provider's configurable base URL, shared by every provider's settings."""
+"""A provider's configurable base URL, and the settings options every provider shares."""
 
 from __future__ import annotations
 
+import functools
+
 import httpx
+from pydantic import AfterValidator
+from pydantic_settings import SettingsConfigDict
 
 
 def check_base_url(url: str, *, variable: str) -> str:
@@ -37,3 +41,29 @@ def check_base_url(url: str, *, variable: str) -> str:
     if parsed.query or parsed.fragment:
         raise ValueError(f"{variable} must not contain a query string or fragment")
     return url
+
+
+def base_url_check(variable: str) -> AfterValidator:
+    """`check_base_url` as a pydantic validator, for ``Annotated[str, base_url_check(...)]``.
+
+    Args:
+        variable: The environment variable the field is read from, for the message.
+    """
+    return AfterValidator(functools.partial(check_base_url, variable=variable))
+
+
+def provider_settings_config(*, env_prefix: str) -> SettingsConfigDict:
+    """The options of a provider's `BaseSettings`: its prefix, `.env`, frozen, extras ignored.
+
+    Inputs are hidden from validation errors because a refused base URL may hold a password.
+
+    Args:
+        env_prefix: The provider's variable prefix (``ELEVENLABS_``, ``VAPI_``).
+    """
+    return SettingsConfigDict(
+        env_prefix=env_prefix,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
+    )

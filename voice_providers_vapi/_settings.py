@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings
 
-from voice_providers import apply_renamed_settings, check_base_url
+from voice_providers import apply_renamed_settings, base_url_check, provider_settings_config
 
 DEFAULT_BASE_URL = "https://api.vapi.ai"
 #: Names the replaced service used, old field to new field: still read, with a warning.
@@ -26,27 +26,15 @@ class VAPISettings(BaseSettings):
             ``VAPI_PHONE_NUMBER_ID``; read with a deprecation warning.
     """
 
-    # hide_input_in_errors: a refused base URL may hold a password.
-    model_config = SettingsConfigDict(
-        env_prefix="VAPI_",
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-        hide_input_in_errors=True,
-    )
+    model_config = provider_settings_config(env_prefix="VAPI_")
 
     api_key: SecretStr | None = None
     assistant_id: str | None = None
     phone_number_id: str | None = None
-    base_url: str = DEFAULT_BASE_URL
+    base_url: Annotated[str, base_url_check("VAPI_BASE_URL")] = DEFAULT_BASE_URL
     phonenumber_id: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data: Any) -> Any:
         return apply_renamed_settings(data, RENAMED, prefix="VAPI_")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return check_base_url(value, variable="VAPI_BASE_URL")

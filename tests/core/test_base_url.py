@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Annotated
 
-from voice_providers import check_base_url
+import pytest
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from voice_providers import base_url_check, check_base_url, provider_settings_config
+
+
+class _ExampleSettings(BaseSettings):
+    """A provider's settings as a provider package writes them."""
+
+    model_config = provider_settings_config(env_prefix="EXAMPLE_")
+
+    base_url: Annotated[str, base_url_check("EXAMPLE_BASE_URL")] = "https://api.example.test"
 
 
 @pytest.mark.parametrize(
@@ -43,3 +55,24 @@ def test_unsafe_base_urls_are_refused_in_one_line(url: str, reason: str) -> None
     assert reason in message
     assert "hunter2pw" not in message
     assert "\n" not in message
+
+
+def test_settings_helpers_check_the_base_url_and_hide_it_from_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider's settings built from the core helpers refuse a URL with a password, name the
+    variable, and never print the value."""
+    monkeypatch.setenv("EXAMPLE_BASE_URL", "https://user:hunter2pw@api.example.test")
+
+    with pytest.raises(ValidationError) as raised:
+        _ExampleSettings()
+
+    assert "EXAMPLE_BASE_URL must not contain credentials" in str(raised.value)
+    assert "hunter2pw" not in str(raised.value)
+
+
+def test_settings_helpers_read_the_prefixed_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shared options read `<PREFIX>BASE_URL` and pass a good URL unchanged."""
+    monkeypatch.setenv("EXAMPLE_BASE_URL", "http://127.0.0.1:8123/v1")
+
+    assert _ExampleSettings().base_url == "http://127.0.0.1:8123/v1"
