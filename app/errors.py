@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import cast
 
@@ -17,6 +18,8 @@ from voice_providers import (
     CallRejectedError,
     InvalidCallRequestError,
     InvalidPhoneNumberError,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     ProviderNotConfiguredError,
     ProviderNotInstalledError,
     VoiceProviderError,
@@ -69,8 +72,14 @@ def api_error_for(exc: VoiceProviderError, *, call_sid: str | None = None) -> Ap
     """Translate a core error into its HTTP status (docs/contract.md, "Errors")."""
     status = 500
     detail = exc.message
-    if isinstance(exc, ProviderNotInstalledError | ProviderNotConfiguredError):
+    headers: dict[str, str] = {}
+    if isinstance(exc, ProviderNotInstalledError | ProviderNotConfiguredError | ProviderAuthError):
         status = 503
+    elif isinstance(exc, ProviderAtCapacityError):
+        status = 503
+        if exc.retry_after is not None:
+            # Whole seconds, rounded up: the header takes no fractions.
+            headers["Retry-After"] = str(math.ceil(exc.retry_after))
     elif isinstance(exc, CallRejectedError):
         status = 502
     elif isinstance(exc, CallNotDeliveredError):
@@ -81,7 +90,9 @@ def api_error_for(exc: VoiceProviderError, *, call_sid: str | None = None) -> Ap
     elif isinstance(exc, InvalidCallRequestError):
         status = 422
     unknown = isinstance(exc, CallOutcomeUnknownError)
-    return ApiError(status, detail, exc.code, call_sid=call_sid, may_have_rung=unknown)
+    return ApiError(
+        status, detail, exc.code, call_sid=call_sid, headers=headers, may_have_rung=unknown
+    )
 
 
 def phone_error(exc: InvalidPhoneNumberError) -> ApiError:

@@ -33,6 +33,8 @@ from voice_providers import (
     CallOutcomeUnknownError,
     CallRejectedError,
     InvalidCallRequestError,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     VoiceProviderError,
 )
 
@@ -52,12 +54,11 @@ OUTCOMES: Final = (
     "invalid",
     "error",
 )
-#: Error codes with an outcome of their own: each sends a different person to do something.
-_OUTCOME_BY_CODE: Final = {
-    "provider_at_capacity": "at_capacity",
-    "provider_auth_failed": "auth_failed",
-}
+#: The outcome of each core error; the first two each send a different person to do
+#: something (the plan's limit, the key), so they are not folded into "rejected".
 _OUTCOME_BY_TYPE: Final = (
+    (ProviderAtCapacityError, "at_capacity"),
+    (ProviderAuthError, "auth_failed"),
     (CallRejectedError, "rejected"),
     (CallNotDeliveredError, "not_delivered"),
     (CallOutcomeUnknownError, "unknown"),
@@ -71,8 +72,6 @@ _LATENCY_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0
 def outcome_of(error: BaseException) -> str:
     """The `outcome` label for a provider call that raised `error`."""
     if isinstance(error, VoiceProviderError):
-        if error.code in _OUTCOME_BY_CODE:
-            return _OUTCOME_BY_CODE[error.code]
         for error_type, outcome in _OUTCOME_BY_TYPE:
             if isinstance(error, error_type):
                 return outcome

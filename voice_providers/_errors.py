@@ -26,6 +26,9 @@ class VoiceProviderError(Exception):
 
     #: True when the provider cannot have acted, so sending again cannot ring the phone twice.
     retry_safe: ClassVar[bool] = False
+    #: True when the refusal clears within seconds, so the core's retry policy sends again
+    #: within this request (only ever together with `retry_safe`).
+    retry_soon: ClassVar[bool] = False
     default_code: ClassVar[str] = "voice_provider_error"
     #: The user-safe message `for_provider` fills with the provider's display name.
     template: ClassVar[str] = "{} failed"
@@ -75,8 +78,52 @@ class CallNotDeliveredError(VoiceProviderError):
     """The provider cannot have acted: connect failure, 429 or 503. Safe to retry."""
 
     retry_safe = True
+    retry_soon = True
     default_code = "provider_unreachable"
     template = "Unable to reach {} API"
+
+
+class ProviderAtCapacityError(VoiceProviderError):
+    """The provider refused before acting: the account's concurrent-call limit is reached.
+
+    Safe to send again (nothing was placed), but not within seconds: such a limit clears only
+    when live calls end, so it is answered at once, never retried here. `retry_after` is always
+    set: the provider's ``Retry-After`` when sane, else `defaults.AT_CAPACITY_RETRY_AFTER`.
+    """
+
+    retry_safe = True
+    default_code = "provider_at_capacity"
+    template = "{} is at its concurrent-call limit; nothing was placed, try again later"
+
+
+class ProviderAuthError(VoiceProviderError):
+    """The provider refused our credentials (401/403): the operator must fix a setting.
+
+    Nothing was placed, and sending again with the same credentials cannot help, so it is
+    never retried. The message names the variable to fix, never its value.
+
+    Args:
+        message: A user-safe sentence naming `variable`.
+        variable: The environment variable holding the refused credential.
+        **details: As for `VoiceProviderError`.
+    """
+
+    retry_safe = True
+    default_code = "provider_auth_failed"
+
+    def __init__(self, message: str, *, variable: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.variable = variable
+
+    @classmethod
+    def for_credential(cls, provider: VoiceCallProvider, *, variable: str, **details: Any) -> Self:
+        """This error for `provider`, whose credential in `variable` was refused."""
+        return cls(
+            f"{provider.display_name} refused our credentials: fix {variable} and restart",
+            variable=variable,
+            provider_id=provider.provider_id,
+            **details,
+        )
 
 
 class CallRejectedError(VoiceProviderError):

@@ -19,6 +19,8 @@ from ._errors import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
     CallRejectedError,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     ProviderNotConfiguredError,
     VoiceProviderError,
 )
@@ -26,6 +28,8 @@ from ._protocol import VoiceCallProvider
 
 #: Statuses meaning "the provider refused before acting": retryable.
 RETRYABLE_STATUSES = frozenset({429, 503})
+#: Statuses with which a provider refuses the credentials it was sent.
+AUTH_STATUSES = frozenset({401, 403})
 
 _LONG_DIGITS = re.compile(r"\d{7,}")
 
@@ -160,8 +164,28 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(seconds, 0.0)
 
 
+def capacity_retry_after(value: str | None) -> float:
+    """Seconds a caller should wait after the provider's concurrent-call limit was reached.
+
+    The provider's ``Retry-After`` when it is within `defaults.AT_CAPACITY_RETRY_AFTER_MIN`
+    and `defaults.AT_CAPACITY_RETRY_AFTER_MAX`; otherwise (absent, unreadable, zero, absurd)
+    `defaults.AT_CAPACITY_RETRY_AFTER`.
+    """
+    seconds = parse_retry_after(value)
+    if seconds is None or not (
+        defaults.AT_CAPACITY_RETRY_AFTER_MIN <= seconds <= defaults.AT_CAPACITY_RETRY_AFTER_MAX
+    ):
+        return defaults.AT_CAPACITY_RETRY_AFTER
+    return seconds
+
+
 def error_for_status(
-    provider: VoiceCallProvider, reply: ProviderReply, *, reason: str | None
+    provider: VoiceCallProvider,
+    reply: ProviderReply,
+    *,
+    reason: str | None,
+    at_capacity: bool = False,
+    credential: str | None = None,
 ) -> VoiceProviderError:
     """The core error for a non-success HTTP status.
 
@@ -169,8 +193,23 @@ def error_for_status(
         provider: Names the error and its user-safe message.
         reply: The provider's answer.
         reason: A short reason the provider package extracted from its error body.
+        at_capacity: The provider package read the answer as its concurrent-call limit:
+            answered at once with a ``Retry-After``, never retried soon.
+        credential: The variable holding our credential, when the provider package read the
+            answer as a refusal of it: the operator must fix that setting.
     """
     status = reply.status_code
+    if at_capacity:
+        return ProviderAtCapacityError.for_provider(
+            provider,
+            retry_after=capacity_retry_after(reply.headers.get("retry-after")),
+            status_code=status,
+            reason=reason,
+        )
+    if credential is not None:
+        return ProviderAuthError.for_credential(
+            provider, variable=credential, status_code=status, reason=reason
+        )
     if status in RETRYABLE_STATUSES:
         return CallNotDeliveredError.for_provider(
             provider,

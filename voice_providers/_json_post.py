@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from ._errors import CallRejectedError, ProviderNotConfiguredError
-from ._http import error_for_status, post_json, short_reason
+from ._http import AUTH_STATUSES, error_for_status, post_json, short_reason
 from ._models import CallRequest, PlacedCall, PreparedCall
 from ._retry import RetryPolicy, call_with_retries
 
@@ -44,6 +44,9 @@ class JsonPostProvider(ABC):
     call_path: ClassVar[str]
     #: The provider's own settings; each of their fields is a keyword of the constructor.
     settings_class: ClassVar[type[BaseSettings]]
+    #: The environment variable holding the credential the provider checks: required, and
+    #: named (never its value) when the provider refuses it.
+    credential_variable: ClassVar[str]
 
     def __init__(
         self,
@@ -106,6 +109,21 @@ class JsonPostProvider(ABC):
     def error_reason(self, body: Any) -> object:
         """The provider's reason in an error body (shortened for the log line), or None."""
 
+    def at_capacity(self, status_code: int, body: Any) -> bool:
+        """Whether an error answer says the account's concurrent-call limit is reached.
+
+        Such a refusal clears only when live calls end, so it is answered at once (503
+        ``provider_at_capacity`` with ``Retry-After``) instead of retried. Default: never.
+        """
+        return False
+
+    def credentials_refused(self, status_code: int, body: Any) -> bool:
+        """Whether an error answer refuses our credentials (default: any 401 or 403).
+
+        A provider overrides it when some of its 401/403 answers mean something else.
+        """
+        return status_code in AUTH_STATUSES
+
     def rejected(self, *, status_code: int, reason: object) -> CallRejectedError:
         """The refusal to raise from `read_answer`: "<Name> rejected the call request"."""
         return CallRejectedError.for_provider(
@@ -146,7 +164,16 @@ class JsonPostProvider(ABC):
         if placed is not None:
             return placed
         # A 2xx we cannot read is classified "outcome unknown": the call may be ringing.
-        raise error_for_status(self, reply, reason=short_reason(self.error_reason(reply.body)))
+        status, answer = reply.status_code, reply.body
+        raise error_for_status(
+            self,
+            reply,
+            reason=short_reason(self.error_reason(answer)),
+            at_capacity=self.at_capacity(status, answer),
+            credential=(
+                self.credential_variable if self.credentials_refused(status, answer) else None
+            ),
+        )
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op default, not a missing abstract
         """Nothing to release: the HTTP client belongs to the app."""

@@ -43,12 +43,14 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.attempts must be at least 1")
 
     def backoff_hook(self, exc: Exception) -> bool | float:
-        """stamina's `on=`: retry only errors that say the provider cannot have acted.
+        """stamina's `on=`: retry only errors that say the provider cannot have acted and that
+        the refusal clears within seconds.
 
-        The error's own `retry_safe` decides, so the taxonomy is the single source of truth;
-        a provider-requested wait (``Retry-After``) is honoured up to `retry_after_cap`.
+        The error's own `retry_safe` and `retry_soon` decide, so the taxonomy is the single
+        source of truth (a concurrent-call limit is safe to retry, but not soon); a
+        provider-requested wait (``Retry-After``) is honoured up to `retry_after_cap`.
         """
-        if not (isinstance(exc, VoiceProviderError) and exc.retry_safe):
+        if not (isinstance(exc, VoiceProviderError) and exc.retry_safe and exc.retry_soon):
             return False
         if exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self.retry_after_cap)

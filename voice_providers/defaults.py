@@ -22,3 +22,9 @@ POST_TIMEOUT: Final = 30.0
 CONNECT_TIMEOUT: Final = 5.0
 #: Waiting for a free pooled connection.
 POOL_TIMEOUT: Final = 5.0
+#: Seconds a caller is told to wait (``Retry-After``) when the provider's concurrent-call limit
+#: is reached and it named no sane wait: such a limit clears when live calls end (minutes).
+AT_CAPACITY_RETRY_AFTER: Final = 60.0
+#: A provider's own ``Retry-After`` on such an answer is used when within these bounds.
+AT_CAPACITY_RETRY_AFTER_MIN: Final = 1.0
+AT_CAPACITY_RETRY_AFTER_MAX: Final = 3600.0

@@ -51,6 +51,9 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0
+    #: STATUS only: the JSON body to answer instead of the provider's usual error shape (a
+    #: provider-specific reason, such as `FakeProviderApi.at_capacity_body`).
+    body: Any = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Fault:
@@ -60,6 +63,7 @@ class Fault:
             status=int(data.get("status", 500)),
             retry_after=data.get("retry_after"),
             seconds=float(data.get("seconds", 0.0)),
+            body=data.get("body"),
         )
 
 
@@ -100,6 +104,9 @@ class FakeProviderApi:
     invalid_status: ClassVar[int] = 422
     #: Bytes in a HUGE answer.
     huge_bytes: ClassVar[int] = 8 << 20
+    #: The body the provider answers with 429 when the account's concurrent-call limit is
+    #: reached (script it with a STATUS fault); None when its answers have no such reason.
+    at_capacity_body: ClassVar[Any] = None
 
     def __init__(self, *, api_key: str | None = None, latency: float = 0.0) -> None:
         self.api_key = api_key or self.default_api_key
@@ -207,7 +214,8 @@ class FakeProviderApi:
     ) -> None:
         if fault.kind is FaultKind.STATUS:
             extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
-            await _send_json(send, fault.status, self.error_body(fault.status, "fault"), extra)
+            error = self.error_body(fault.status, "fault") if fault.body is None else fault.body
+            await _send_json(send, fault.status, error, extra)
         elif fault.kind is FaultKind.REJECT:
             await _send_json(send, *self.refuse(body))
         elif fault.kind is FaultKind.DELAY:

@@ -20,6 +20,15 @@ from ._settings import DEFAULT_BASE_URL, ElevenLabsSettings
 
 PLACEHOLDER_AGENT_ID = "agent_violation_calls_placeholder"
 PLACEHOLDER_AGENT_PHONE_NUMBER_ID = "phnum_violation_calls_placeholder"
+#: Error codes of a 429 that mean the plan's concurrent-call limit (or ElevenLabs' capacity),
+#: not a request rate: they clear when live calls end, so they are not retried within seconds.
+#: ElevenLabs documents ``concurrent_limit_exceeded`` (``detail.code``); its older
+#: ``detail.status`` said ``too_many_concurrent_requests``; ``system_busy`` is its capacity.
+AT_CAPACITY_CODES = frozenset(
+    {"concurrent_limit_exceeded", "too_many_concurrent_requests", "system_busy"}
+)
+#: A 401 with this code is the account's quota, not our key: reported as a rejection.
+QUOTA_EXCEEDED = "quota_exceeded"
 
 
 class OutboundCallResult(BaseModel):
@@ -51,6 +60,7 @@ class ElevenLabsClient(JsonPostProvider):
     fake_api = FakeElevenLabsApi
     call_path = "/twilio/outbound-call"
     settings_class = ElevenLabsSettings
+    credential_variable = "ELEVENLABS_API_KEY"
     # The specification keeps these on the class. The shipped values are placeholders: the
     # provider counts as configured only once a deployment replaces them (here or in settings).
     agent_id: ClassVar[str] = PLACEHOLDER_AGENT_ID
@@ -78,7 +88,7 @@ class ElevenLabsClient(JsonPostProvider):
     def missing_settings(self) -> list[str]:
         """The key first; with it, the agent ids that are still the shipped placeholders."""
         if not self._api_key.get_secret_value():
-            return ["ELEVENLABS_API_KEY"]
+            return [self.credential_variable]
         placeholders = {
             "ELEVENLABS_AGENT_ID": self.agent_id == PLACEHOLDER_AGENT_ID,
             "ELEVENLABS_AGENT_PHONE_NUMBER_ID": (
@@ -116,6 +126,16 @@ class ElevenLabsClient(JsonPostProvider):
             raise self.rejected(status_code=200, reason=result.message)
         return self.placed(result.conversation_id, result.callSid, result.message)
 
+    def at_capacity(self, status_code: int, body: Any) -> bool:
+        """A 429 whose ``detail`` names the concurrent-call limit or ElevenLabs' capacity."""
+        return status_code == 429 and _error_code(body) in AT_CAPACITY_CODES
+
+    def credentials_refused(self, status_code: int, body: Any) -> bool:
+        """A 401/403, except the 401 that says the account's quota is used up."""
+        return super().credentials_refused(status_code, body) and (
+            _error_code(body) != QUOTA_EXCEEDED
+        )
+
     def error_reason(self, body: Any) -> object:
         """422 has ``detail`` as a list of ``{msg}``, other errors as an object (or a string)."""
         detail = body.get("detail") if isinstance(body, dict) else None
@@ -124,6 +144,17 @@ class ElevenLabsClient(JsonPostProvider):
         if isinstance(detail, dict):
             return detail.get("message") or detail.get("status") or detail
         return detail
+
+
+def _error_code(body: Any) -> str | None:
+    """``detail.code`` of an error body, or the legacy ``detail.status`` it replaced."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, dict):
+        return None
+    for key in ("code", "status"):
+        if isinstance(detail.get(key), str):
+            return str(detail[key])
+    return None
 
 
 def _parse_result(body: Any) -> OutboundCallResult | None:

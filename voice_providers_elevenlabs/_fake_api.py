@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from voice_providers.fakes import FakeProviderApi
 
@@ -28,6 +28,14 @@ class FakeElevenLabsApi(FakeProviderApi):
     invalid_status = 422
 
     default_api_key = FAKE_API_KEY
+    # ElevenLabs' documented error shape: `code` (`status` is its legacy name for it).
+    at_capacity_body: ClassVar[Any] = {
+        "detail": {
+            "code": "concurrent_limit_exceeded",
+            "status": "concurrent_limit_exceeded",
+            "message": "Too many concurrent calls for this plan",
+        }
+    }
 
     def authorized(self, headers: Mapping[str, str]) -> bool:
         """ElevenLabs authenticates with the ``xi-api-key`` header."""

@@ -48,6 +48,7 @@ class VAPIClient(JsonPostProvider):
     fake_api = FakeVAPIApi
     call_path = "/call"
     settings_class = VAPISettings
+    credential_variable = "VAPI_API_KEY"
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class VAPIClient(JsonPostProvider):
     def missing_settings(self) -> list[str]:
         """Every unset one of the key, the assistant and the phone number id."""
         required = {
-            "VAPI_API_KEY": self._api_key.get_secret_value(),
+            self.credential_variable: self._api_key.get_secret_value(),
             "VAPI_ASSISTANT_ID": self.assistant_id,
             "VAPI_PHONE_NUMBER_ID": self.phone_number_id,
         }

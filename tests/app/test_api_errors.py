@@ -38,6 +38,8 @@ from voice_providers import (
     CallOutcomeUnknownError,
     CallRejectedError,
     PreparedCall,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     VoiceProviderError,
 )
 
@@ -313,6 +315,32 @@ async def test_same_key_with_another_body_is_422(database_url: str) -> None:
             UNKNOWN,
             id="outcome-unknown",
         ),
+        pytest.param(
+            ProviderAtCapacityError(
+                "ElevenLabs is at its concurrent-call limit; nothing was placed, try again later",
+                provider_id=ELEVENLABS,
+                status_code=429,
+                retry_after=60.0,
+            ),
+            503,
+            "provider_at_capacity",
+            "ElevenLabs is at its concurrent-call limit",
+            FAILED,
+            id="at-capacity",
+        ),
+        pytest.param(
+            ProviderAuthError(
+                "ElevenLabs refused our credentials: fix ELEVENLABS_API_KEY and restart",
+                variable="ELEVENLABS_API_KEY",
+                provider_id=ELEVENLABS,
+                status_code=401,
+            ),
+            503,
+            "provider_auth_failed",
+            "ElevenLabs refused our credentials: fix ELEVENLABS_API_KEY",
+            FAILED,
+            id="auth-failed",
+        ),
     ],
 )
 async def test_provider_failure_maps_to_its_status(
@@ -323,7 +351,8 @@ async def test_provider_failure_maps_to_its_status(
     detail: str,
     record_status: str,
 ) -> None:
-    """Rejected is 502, not delivered and outcome unknown are 504; the code says which."""
+    """Rejected is 502, not delivered and outcome unknown are 504, at capacity and a refused
+    key 503; the code says which."""
     elevenlabs = FakeElevenLabs(fake_exception=error)
     settings = make_settings(database_url, api_keys=API_KEY)
     async with serve(settings, providers=[FakeVapi(), elevenlabs]) as service:
@@ -336,6 +365,42 @@ async def test_provider_failure_maps_to_its_status(
     assert body["detail"].startswith(detail)
     assert record.status == record_status
     assert record.error_code == error_code
+
+
+@pytest.mark.parametrize(("retry_after", "header"), [(60.0, "60"), (7.2, "8")])
+async def test_at_capacity_answers_retry_after_in_whole_seconds(
+    database_url: str, retry_after: float, header: str
+) -> None:
+    """`provider_at_capacity` carries `Retry-After` (rounded up) and releases the key, so the
+    same request may be sent again once the limit clears."""
+    error = ProviderAtCapacityError("ElevenLabs is at its limit", retry_after=retry_after)
+    elevenlabs = FakeElevenLabs(fake_exception=error)
+    async with serve(make_settings(database_url), providers=[FakeVapi(), elevenlabs]) as service:
+        first = await service.call(path="/driver_data/call-elevenlabs", idempotency_key="k-cap")
+        again = await service.call(path="/driver_data/call-elevenlabs", idempotency_key="k-cap")
+    assert_safe_error(first, status=503, error_code="provider_at_capacity", call_sid=True)
+    assert first.headers["Retry-After"] == header
+    assert again.status_code == 200, again.text
+    assert len(elevenlabs.history) == 2
+
+
+async def test_refused_credentials_are_logged_as_an_error_naming_the_variable(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused key is logged at ERROR for the operator, naming the variable, never a key."""
+    error = ProviderAuthError(
+        "ElevenLabs refused our credentials: fix ELEVENLABS_API_KEY and restart",
+        variable="ELEVENLABS_API_KEY",
+        status_code=401,
+    )
+    elevenlabs = FakeElevenLabs(fake_exception=error)
+    settings = make_settings(database_url, api_keys=API_KEY)
+    async with serve(settings, providers=[FakeVapi(), elevenlabs]) as service:
+        response = await service.call(path="/driver_data/call-elevenlabs", api_key=API_KEY)
+    assert_safe_error(response, status=503, error_code="provider_auth_failed", call_sid=True)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert [m for m in errors if "ELEVENLABS_API_KEY" in m and "provider_auth_failed" in m]
+    assert not [m for m in errors if API_KEY in m]
 
 
 async def test_outcome_unknown_tells_the_caller_to_look_it_up(database_url: str) -> None:

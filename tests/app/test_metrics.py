@@ -23,6 +23,8 @@ from voice_providers import (
     CallRejectedError,
     InvalidCallRequestError,
     PreparedCall,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     ProviderNotConfiguredError,
 )
 
@@ -44,8 +46,8 @@ def scripted(outcomes: Iterable[Exception | None]) -> FakeVapi:
     [
         (CallRejectedError("refused", status_code=400), "rejected"),
         (CallNotDeliveredError("unreachable"), "not_delivered"),
-        (CallNotDeliveredError("busy", code="provider_at_capacity"), "at_capacity"),
-        (CallRejectedError("bad key", code="provider_auth_failed"), "auth_failed"),
+        (ProviderAtCapacityError("at its limit", retry_after=60.0), "at_capacity"),
+        (ProviderAuthError("key refused", variable="VAPI_API_KEY"), "auth_failed"),
         (CallOutcomeUnknownError("timed out"), "unknown"),
         (InvalidCallRequestError("bad variable"), "invalid"),
         (ProviderNotConfiguredError("no key"), "error"),
@@ -59,7 +61,8 @@ def test_each_failure_has_one_outcome(error: Exception, outcome: str) -> None:
 
 
 async def test_a_scripted_run_is_counted_exactly(database_url: str) -> None:
-    """Placed, rejected, unknown, undelivered, crashed and replayed calls each count once."""
+    """Placed, rejected, unknown, undelivered, at capacity, refused key, crashed and replayed
+    calls each count once."""
     vapi = scripted(
         [
             None,
@@ -67,6 +70,8 @@ async def test_a_scripted_run_is_counted_exactly(database_url: str) -> None:
             CallOutcomeUnknownError("VAPI did not confirm the call", status_code=502),
             CallNotDeliveredError("Unable to reach VAPI API", status_code=503),
             RuntimeError("provider bug"),
+            ProviderAtCapacityError("VAPI is at its limit", retry_after=60.0, status_code=429),
+            ProviderAuthError("VAPI refused our key", variable="VAPI_API_KEY", status_code=401),
             None,
         ]
     )
@@ -74,13 +79,13 @@ async def test_a_scripted_run_is_counted_exactly(database_url: str) -> None:
     async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
         statuses = [
             (await service.call(call_body(driver_id=f"D{n}"), api_key=API_KEY)).status_code
-            for n in range(5)
+            for n in range(7)
         ]
         placed = await service.call(idempotency_key="k-1", api_key=API_KEY)
         replays = [await service.call(idempotency_key="k-1", api_key=API_KEY) for _ in range(2)]
         elevenlabs = await service.call(path="/driver_data/call-elevenlabs", api_key=API_KEY)
         scrape = await service.client.get("/metrics", headers={"X-API-Key": API_KEY})
-    assert statuses == [200, 502, 504, 504, 500]
+    assert statuses == [200, 502, 504, 504, 500, 503, 503]
     assert placed.status_code == elevenlabs.status_code == 200
     assert [r.headers.get("Idempotent-Replayed") for r in replays] == ["true", "true"]
     assert scrape.status_code == 200
@@ -91,11 +96,13 @@ async def test_a_scripted_run_is_counted_exactly(database_url: str) -> None:
         "rejected": 1,
         "unknown": 1,
         "not_delivered": 1,
+        "at_capacity": 1,
+        "auth_failed": 1,
         "error": 1,
     }
     assert outcome_counts(text, "elevenlabs") == {"placed": 1}
     assert sample_sum(text, "violation_calls_replays_total") == 2
-    assert sample_sum(text, "violation_calls_provider_seconds_count", {"provider": "vapi"}) == 6
+    assert sample_sum(text, "violation_calls_provider_seconds_count", {"provider": "vapi"}) == 8
     # Every outcome of every installed provider is exported from the start, at zero.
     assert 'violation_calls_total{outcome="at_capacity",provider="elevenlabs"} 0.0' in text
     assert "stamina_retries_total" in text

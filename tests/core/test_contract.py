@@ -30,14 +30,17 @@ from voice_providers import (
     CallRejectedError,
     InvalidCallRequestError,
     PlacedCall,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     ProviderContext,
+    ProviderNotConfiguredError,
     ProviderPlugin,
     VoiceCallProvider,
     VoiceProviderError,
     collect_plugins,
     get_plugin_manager,
 )
-from voice_providers.defaults import RETRY_AFTER_CAP
+from voice_providers.defaults import AT_CAPACITY_RETRY_AFTER, RETRY_AFTER_CAP
 from voice_providers.fakes import FakeProviderApi, Fault, FaultKind
 
 INSTALLED = collect_plugins(get_plugin_manager())
@@ -199,8 +202,12 @@ class Row:
     faults: tuple[Fault, ...] = ()
 
 
-def _status(status: int, times: int = 1, retry_after: str | None = None) -> tuple[Fault, ...]:
-    return (Fault(kind=FaultKind.STATUS, status=status, retry_after=retry_after),) * times
+def _status(
+    status: int, times: int = 1, retry_after: str | None = None, body: Any = None
+) -> tuple[Fault, ...]:
+    return (
+        Fault(kind=FaultKind.STATUS, status=status, retry_after=retry_after, body=body),
+    ) * times
 
 
 def _gzip() -> httpx.Response:
@@ -219,6 +226,9 @@ TABLE = {
     "pool-timeout": Row(*_UNREACHABLE, script=(httpx.PoolTimeout,) * 3),
     "connect-error-then-success": Row(None, 2, script=(httpx.ConnectError,)),
     "429": Row(CallNotDeliveredError, 3, "provider_rate_limited", 429, faults=_status(429, 3)),
+    "429-without-a-reason": Row(
+        CallNotDeliveredError, 3, "provider_rate_limited", 429, faults=_status(429, 3, body={})
+    ),
     "503": Row(CallNotDeliveredError, 3, "provider_unavailable", 503, faults=_status(503, 3)),
     "503-then-success": Row(None, 2, faults=_status(503)),
     "read-timeout": Row(*_AFTER_SENDING, script=(httpx.ReadTimeout,)),
@@ -233,6 +243,8 @@ TABLE = {
     "oversized-200": Row(*_AFTER_SENDING, 200, faults=(Fault(kind=FaultKind.HUGE),)),
     "corrupt-gzip-200": Row(*_AFTER_SENDING, 200, script=(_gzip,)),
     "404": Row(*_REJECTED, 404, faults=_status(404)),
+    "401": Row(ProviderAuthError, 1, "provider_auth_failed", 401, faults=_status(401)),
+    "403": Row(ProviderAuthError, 1, "provider_auth_failed", 403, faults=_status(403)),
     "refused": Row(
         CallRejectedError, 1, "provider_rejected", faults=(Fault(kind=FaultKind.REJECT),)
     ),
@@ -243,6 +255,7 @@ MESSAGES = {
     CallNotDeliveredError: "Unable to reach {} API",
     CallOutcomeUnknownError: "{} did not confirm the call; it may have been placed",
     CallRejectedError: "{} rejected the call request",
+    ProviderAuthError: "{} refused our credentials: fix {variable} and restart",
 }
 
 
@@ -270,7 +283,8 @@ async def test_retry_table(wire: Wire, name: str, caplog: pytest.LogCaptureFixtu
     assert isinstance(error, row.error)
     assert (error.code, error.provider_id) == (row.code, wire.plugin.provider_id)
     assert row.status is None or error.status_code == row.status
-    assert error.message == MESSAGES[row.error].format(wire.plugin.display_name)
+    variable = getattr(error, "variable", None)
+    assert error.message == MESSAGES[row.error].format(wire.plugin.display_name, variable=variable)
 
 
 @pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ReadTimeout])
@@ -302,14 +316,58 @@ async def test_retry_after_is_honoured_and_capped(
 
 
 @pytest.mark.parametrize("provider_id", sorted(INSTALLED))
-async def test_wrong_key_is_rejected_once(provider_id: str) -> None:
-    """A key the provider refuses is a 401 rejection after exactly one request."""
-    async for wired in _wire(INSTALLED[provider_id], api_key="wrong-key"):
-        with pytest.raises(CallRejectedError) as excinfo:
+async def test_wrong_key_names_the_variable_to_fix_after_one_request(provider_id: str) -> None:
+    """A key the provider refuses is `ProviderAuthError` after exactly one request, naming the
+    variable that holds the key (the one "not configured" names without it), never the key."""
+    plugin = INSTALLED[provider_id]
+    async for wired in _wire(plugin, api_key="wrong-key-zq81"):
+        with pytest.raises(ProviderAuthError) as excinfo:
             await place(wired.provider, make_call_request())
 
-        assert excinfo.value.status_code == 401
-        assert wired.transport.attempts == 1
+        assert (excinfo.value.status_code, wired.transport.attempts) == (401, 1)
+        assert excinfo.value.retry_safe and not excinfo.value.retry_soon
+    variable = excinfo.value.variable
+    assert variable in excinfo.value.message
+    assert "wrong-key-zq81" not in str(excinfo.value)
+    with pytest.raises(ProviderNotConfiguredError) as unconfigured:
+        async for _ in _wire(plugin, api_key=""):
+            pass
+    assert variable in unconfigured.value.message
+
+
+def _capacity_body(wire: Wire) -> Any:
+    """The provider's concurrent-call-limit answer; providers without one skip."""
+    if wire.fake.at_capacity_body is None:
+        pytest.skip(f"{wire.plugin.provider_id} has no concurrent-call limit answer")
+    return wire.fake.at_capacity_body
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [
+        pytest.param(None, AT_CAPACITY_RETRY_AFTER, id="no-retry-after"),
+        pytest.param("120", 120.0, id="provider-retry-after"),
+        pytest.param("0", AT_CAPACITY_RETRY_AFTER, id="zero"),
+        pytest.param("86400", AT_CAPACITY_RETRY_AFTER, id="a-day"),
+        pytest.param("soon", AT_CAPACITY_RETRY_AFTER, id="unreadable"),
+    ],
+)
+async def test_concurrent_call_limit_is_answered_at_once(
+    wire: Wire, retry_after: str | None, wait: float
+) -> None:
+    """A 429 naming the concurrent-call limit is `ProviderAtCapacityError` after one request,
+    with the provider's `Retry-After` when sane, else the documented default."""
+    wire.fake.inject(*_status(429, 3, retry_after=retry_after, body=_capacity_body(wire)))
+
+    with pytest.raises(ProviderAtCapacityError) as excinfo:
+        await place(wire.provider, make_call_request())
+
+    assert wire.transport.attempts == len(wire.fake.received) == 1
+    assert wire.policy.decisions == [False]
+    error = excinfo.value
+    assert (error.code, error.status_code, error.retry_after) == ("provider_at_capacity", 429, wait)
+    assert error.retry_safe and not error.retry_soon
+    assert error.message.startswith(f"{wire.plugin.display_name} is at its concurrent-call limit")
 
 
 # -- the loopback fakes -------------------------------------------------------------------------

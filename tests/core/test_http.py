@@ -15,12 +15,16 @@ from tests.fakes import FakeVoiceCallProvider
 from voice_providers import (
     CallNotDeliveredError,
     CallOutcomeUnknownError,
+    CallRejectedError,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     VoiceProviderError,
     default_timeout,
 )
 from voice_providers._http import (
     MAX_RESPONSE_BYTES,
     ProviderReply,
+    capacity_retry_after,
     error_for_status,
     parse_retry_after,
     post_json,
@@ -103,6 +107,53 @@ def test_429_without_retry_after_has_none() -> None:
 
     assert isinstance(error, CallNotDeliveredError)
     assert error.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, 60.0),
+        ("", 60.0),
+        ("later", 60.0),
+        ("0", 60.0),
+        ("0.5", 60.0),
+        ("1", 1.0),
+        ("90", 90.0),
+        ("3600", 3600.0),
+        ("3601", 60.0),
+        ("nan", 60.0),
+    ],
+)
+def test_capacity_retry_after_keeps_only_sane_provider_waits(
+    value: str | None, seconds: float
+) -> None:
+    """A provider's wait between 1 s and an hour is kept; anything else gives the 60 s default."""
+    assert capacity_retry_after(value) == seconds
+
+
+def test_capacity_reading_wins_over_the_status() -> None:
+    """A refusal the provider package reads as its concurrent-call limit is at capacity, with
+    the provider's wait, whatever the status would otherwise mean."""
+    error = error_for_status(
+        FakeVoiceCallProvider(), _reply(429, {"Retry-After": "30"}), reason="x", at_capacity=True
+    )
+
+    assert isinstance(error, ProviderAtCapacityError)
+    assert (error.code, error.retry_after, error.status_code) == ("provider_at_capacity", 30, 429)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_name_the_variable(status: int) -> None:
+    """With the credential's variable, a 401/403 is `ProviderAuthError` naming it; without,
+    the status alone is a rejection."""
+    provider = FakeVoiceCallProvider()
+    refused = error_for_status(provider, _reply(status), reason=None, credential="FAKE_API_KEY")
+    plain = error_for_status(provider, _reply(status), reason=None)
+
+    assert isinstance(refused, ProviderAuthError)
+    assert (refused.variable, refused.code) == ("FAKE_API_KEY", "provider_auth_failed")
+    assert refused.message == "Fake refused our credentials: fix FAKE_API_KEY and restart"
+    assert isinstance(plain, CallRejectedError)
 
 
 @pytest.mark.parametrize("status", [200, 201, 204, 301, 302, 304])

@@ -13,6 +13,8 @@ from voice_providers import (
     CallOutcomeUnknownError,
     CallRejectedError,
     InvalidCallRequestError,
+    ProviderAtCapacityError,
+    ProviderAuthError,
     ProviderNotConfiguredError,
     RetryPolicy,
     VoiceProviderError,
@@ -48,12 +50,15 @@ def _not_delivered(retry_after: float | None = None) -> CallNotDeliveredError:
         CallOutcomeUnknownError("Fake did not confirm the call", status_code=500),
         InvalidCallRequestError("bad variable"),
         ProviderNotConfiguredError("Fake is not configured"),
+        ProviderAtCapacityError("Fake is at its limit", retry_after=2.0),
+        ProviderAuthError("Fake refused our credentials", variable="FAKE_API_KEY"),
         VoiceProviderError("something else"),
     ],
     ids=lambda e: type(e).__name__,
 )
 def test_backoff_hook_refuses_core_errors_other_than_not_delivered(error: Exception) -> None:
-    """Rejected, unknown and other core errors are never retried."""
+    """Rejected, unknown, at-capacity, refused-key and other core errors are never retried
+    here, even those safe to send again later."""
     assert RetryPolicy().backoff_hook(error) is False
 
 

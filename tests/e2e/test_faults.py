@@ -44,6 +44,7 @@ async def _inject(client: httpx.AsyncClient, fake: FakeServer, *faults: Fault) -
             "status": f.status,
             "retry_after": f.retry_after,
             "seconds": f.seconds,
+            "body": f.body,
         }
         for f in faults
     ]
@@ -247,6 +248,82 @@ async def test_refusals_before_acting_exhaust_the_retries(
     assert response.json()["detail"] == f"Unable to reach {fake.display_name} API"
     assert fake.call_count == 3
     assert calls_that_could_have_rung(fake, injected) == 0
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"),
+    [pytest.param(None, "60", id="default-wait"), pytest.param("120", "120", id="provider-wait")],
+)
+async def test_concurrent_call_limit_is_503_at_once_with_retry_after(
+    retry_after: str | None,
+    header: str,
+    flagged: tuple[LiveApp, FakeServer],
+    client: httpx.AsyncClient,
+) -> None:
+    """A 429 naming the plan's concurrent-call limit is answered 503 `provider_at_capacity`
+    with `Retry-After` after exactly one request; nothing rang."""
+    app, fake = flagged
+    if fake.api.at_capacity_body is None:
+        pytest.skip(f"{fake.provider_id} has no concurrent-call limit answer")
+    capacity = Fault(
+        kind=FaultKind.STATUS, status=429, retry_after=retry_after, body=fake.api.at_capacity_body
+    )
+    injected = [capacity] * 3
+    await _inject(client, fake, *injected)
+
+    response = await _call(client, app)
+
+    await _check_failure(
+        client,
+        app,
+        response,
+        status=503,
+        error_code="provider_at_capacity",
+        record_status="failed",
+    )
+    assert response.headers["Retry-After"] == header
+    assert fake.call_count == 1
+    assert calls_that_could_have_rung(fake, injected) == 0
+
+
+#: The variable holding each provider's key, as its answers must name it.
+KEY_VARIABLES: Final = {"elevenlabs": "ELEVENLABS_API_KEY", "vapi": "VAPI_API_KEY"}
+
+
+async def test_refused_key_is_503_naming_the_variable_and_logged_for_the_operator(
+    provider_id: str,
+    apps: AppFactory,
+    fakes: dict[str, FakeServer],
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A key the provider refuses is 503 `provider_auth_failed` naming the variable to fix,
+    after one request, with an ERROR line for the operator; the key appears nowhere."""
+    fake = fakes[provider_id]
+    wrong_key = "made-up-wrong-key-5550147"
+    app = await apps.start(
+        voice_provider=provider_id,
+        provider_overrides={provider_id: {**fake.settings(), "api_key": wrong_key}},
+    )
+
+    response = await _call(client, app)
+
+    await _check_failure(
+        client,
+        app,
+        response,
+        status=503,
+        error_code="provider_auth_failed",
+        record_status="failed",
+    )
+    variable = KEY_VARIABLES[provider_id]
+    assert variable in response.json()["detail"]
+    assert fake.call_count == 1
+    assert fake.api.received[0].answered == 401
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert [m for m in errors if variable in m]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert wrong_key not in logged and wrong_key not in response.text
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])

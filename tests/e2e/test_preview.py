@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app.preview import PREVIEW_CALL_SID
+from voice_providers.fakes import Fault, FaultKind
 
 from ._support import (
     AppFactory,
@@ -152,6 +153,55 @@ async def test_cli_call_failure_exits_1_with_one_line(
     assert len(err.strip().splitlines()) == 1
     assert "provider_unreachable" in err
     assert "try again" in err
+
+
+@pytest.mark.parametrize("provider", provider_params())
+async def test_cli_call_with_a_refused_key_exits_2_naming_the_variable(
+    provider: str, fakes: dict[str, FakeServer], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A key the provider refuses is the operator's to fix: exit 2, one line naming the
+    variable and what to do, never the key; the provider was asked once."""
+    variable = f"{provider}_API_KEY".upper()
+    wrong_key = "made-up-wrong-key-0147"
+    code, out, err = await _cli(
+        "call",
+        str(DEMO_DATA / "call_with_trip.json"),
+        "--provider",
+        provider,
+        env={**cli_env, variable: wrong_key},
+        cwd=tmp_path,
+    )
+    assert code == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert "provider_auth_failed" in err and variable in err
+    assert "fix the credential named above" in err
+    assert wrong_key not in out + err
+    assert fakes[provider].call_count == 1
+
+
+async def test_cli_call_at_capacity_exits_1_saying_to_try_later(
+    fakes: dict[str, FakeServer], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The provider's concurrent-call limit: exit 1, one line with the code and to try later,
+    after one request."""
+    limited = [pid for pid, fake in sorted(fakes.items()) if fake.api.at_capacity_body]
+    if not limited:
+        pytest.skip("no installed provider has a concurrent-call limit answer")
+    provider = limited[0]
+    fake = fakes[provider]
+    fake.inject(Fault(kind=FaultKind.STATUS, status=429, body=fake.api.at_capacity_body))
+    code, out, err = await _cli(
+        "call",
+        str(DEMO_DATA / "call_with_trip.json"),
+        "--provider",
+        provider,
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    assert code == 1, (out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert "provider_at_capacity" in err and "try again" in err
+    assert fake.call_count == 1
 
 
 @pytest.mark.parametrize(

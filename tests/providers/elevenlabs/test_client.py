@@ -15,7 +15,14 @@ import respx
 from pydantic import SecretStr
 
 from tests.fakes import make_call_request, place
-from voice_providers import CallOutcomeUnknownError, CallRejectedError, PlacedCall
+from voice_providers import (
+    CallNotDeliveredError,
+    CallOutcomeUnknownError,
+    CallRejectedError,
+    PlacedCall,
+    ProviderAtCapacityError,
+    ProviderAuthError,
+)
 from voice_providers_elevenlabs import ElevenLabsClient
 
 pytestmark = [
@@ -110,9 +117,12 @@ async def test_unreadable_200_json_is_unknown(
 @pytest.mark.parametrize(
     ("status", "body", "reason"),
     [
-        (401, {"detail": {"status": "invalid_api_key", "message": "Invalid key"}}, "Invalid key"),
         (400, {"detail": {"status": "invalid_request"}}, "invalid_request"),
-        (403, {"detail": "Forbidden"}, "Forbidden"),
+        (
+            401,
+            {"detail": {"code": "quota_exceeded", "message": "Insufficient quota"}},
+            "Insufficient quota",
+        ),
         (
             422,
             {"detail": [{"msg": "field required"}, {"loc": ["to_number"], "msg": "bad phone"}]},
@@ -130,7 +140,8 @@ async def test_rejections_carry_the_reason_from_the_error_body(
     provider: ElevenLabsClient, route: respx.Route, status: int, body: Any, reason: str | None
 ) -> None:
     """`detail` as an object, a string or a 422 list becomes the reason; `success:false` keeps
-    its message; an HTML error has none."""
+    its message; an HTML error has none; a 401 for the account's quota is a rejection, not a
+    refused key."""
     if isinstance(body, str):
         route.respond(status, text=body)
     else:
@@ -140,3 +151,68 @@ async def test_rejections_carry_the_reason_from_the_error_body(
         await place(provider, make_call_request())
 
     assert (excinfo.value.status_code, excinfo.value.reason) == (status, reason)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}),
+        (401, {"detail": {"code": "invalid_api_key", "message": "Invalid API key"}}),
+        (403, {"detail": "Forbidden"}),
+        (401, None),
+    ],
+)
+async def test_refused_key_names_elevenlabs_api_key(
+    provider: ElevenLabsClient, route: respx.Route, status: int, body: Any
+) -> None:
+    """A 401/403 refusing our key is `ProviderAuthError` naming ELEVENLABS_API_KEY, sent once."""
+    route.respond(status, json=body)
+
+    with pytest.raises(ProviderAuthError) as excinfo:
+        await place(provider, make_call_request())
+
+    assert (excinfo.value.variable, excinfo.value.status_code) == ("ELEVENLABS_API_KEY", status)
+    assert "ELEVENLABS_API_KEY" in excinfo.value.message
+    assert API_KEY not in str(excinfo.value)
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "code", ["concurrent_limit_exceeded", "too_many_concurrent_requests", "system_busy"]
+)
+@pytest.mark.parametrize("field", ["code", "status"])
+async def test_concurrency_429_is_at_capacity_after_one_request(
+    provider: ElevenLabsClient, route: respx.Route, code: str, field: str
+) -> None:
+    """A 429 whose `detail.code` (or legacy `detail.status`) names the concurrency limit or
+    ElevenLabs' capacity is answered at once, with ElevenLabs' Retry-After."""
+    route.respond(
+        429, json={"detail": {field: code, "message": "busy"}}, headers={"Retry-After": "45"}
+    )
+
+    with pytest.raises(ProviderAtCapacityError) as excinfo:
+        await place(provider, make_call_request())
+
+    assert (excinfo.value.retry_after, excinfo.value.reason) == (45.0, "busy")
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detail": {"code": "rate_limit_exceeded", "message": "Too many requests"}},
+        {"detail": "Too many requests"},
+        None,
+    ],
+)
+async def test_plain_rate_limit_429_is_retried(
+    provider: ElevenLabsClient, route: respx.Route, body: Any
+) -> None:
+    """A 429 for the request rate (or without a code) keeps the retries: three requests."""
+    route.respond(429, json=body)
+
+    with pytest.raises(CallNotDeliveredError) as excinfo:
+        await place(provider, make_call_request())
+
+    assert excinfo.value.code == "provider_rate_limited"
+    assert route.call_count == 3

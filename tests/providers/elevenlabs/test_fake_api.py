@@ -137,3 +137,15 @@ async def test_refusal_is_200_success_false_quoting_the_number(
 def test_error_bodies_are_detail_objects(fake: FakeElevenLabsApi, status: int, word: str) -> None:
     """Every error but 422 is `{"detail": {"status": <word>, "message": ...}}`."""
     assert fake.error_body(status, "m") == {"detail": {"status": word, "message": "m"}}
+
+
+async def test_status_fault_with_the_capacity_body_names_the_concurrency_limit(
+    fake: FakeElevenLabsApi, client: httpx.AsyncClient
+) -> None:
+    """A 429 STATUS fault carrying `at_capacity_body` answers ElevenLabs' concurrency code."""
+    fake.inject(Fault(kind=FaultKind.STATUS, status=429, body=fake.at_capacity_body))
+
+    response = await client.post(CALL_PATH, json=VALID, headers=GOOD_HEADERS)
+
+    assert response.status_code == 429
+    assert response.json()["detail"]["code"] == "concurrent_limit_exceeded"

@@ -15,7 +15,12 @@ import respx
 from pydantic import SecretStr
 
 from tests.fakes import make_call_request, place
-from voice_providers import CallOutcomeUnknownError, CallRejectedError, PlacedCall
+from voice_providers import (
+    CallOutcomeUnknownError,
+    CallRejectedError,
+    PlacedCall,
+    ProviderAuthError,
+)
 from voice_providers_vapi import VAPIClient
 from voice_providers_vapi._client import MAX_NAME
 
@@ -102,6 +107,27 @@ async def test_success_returns_the_vapi_call_id(
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"message": "Invalid Key. Hot tip", "error": "Unauthorized", "statusCode": 401}),
+        (403, {"error": "Forbidden", "statusCode": 403}),
+    ],
+)
+async def test_refused_key_names_vapi_api_key(
+    provider: VAPIClient, route: respx.Route, status: int, body: Any
+) -> None:
+    """A 401/403 refusing our key is `ProviderAuthError` naming VAPI_API_KEY, sent once."""
+    route.respond(status, json=body)
+
+    with pytest.raises(ProviderAuthError) as excinfo:
+        await place(provider, make_call_request())
+
+    assert (excinfo.value.variable, excinfo.value.status_code) == ("VAPI_API_KEY", status)
+    assert API_KEY not in str(excinfo.value)
+    assert route.call_count == 1
+
+
 @pytest.mark.parametrize("body", [{"status": "queued"}, {"id": 42}, [CREATED], None])
 async def test_unreadable_201_json_is_unknown(
     provider: VAPIClient, route: respx.Route, body: Any
@@ -118,12 +144,6 @@ async def test_unreadable_201_json_is_unknown(
 @pytest.mark.parametrize(
     ("status", "body", "reason"),
     [
-        (
-            401,
-            {"message": "Invalid Key. Hot tip", "error": "Unauthorized", "statusCode": 401},
-            "Invalid Key. Hot tip",
-        ),
-        (403, {"error": "Forbidden", "statusCode": 403}, "Forbidden"),
         (
             400,
             {"message": ["property metadata should not exist", "customer.number E.164"]},
