@@ -27,8 +27,17 @@ class VAPICall(BaseModel):
 
     id: str
     status: str | None = None
-    #: The telephony provider's call id (Twilio's CallSid) once VAPI knows it.
+    #: Where VAPI reports the Twilio call SID (``transport.callSid``) once it knows it. Kept
+    #: loose: an odd `transport` must not make a created call unreadable ("outcome unknown").
+    transport: Any = None
+    #: The same id under its deprecated name; read only when `transport` has none.
     phoneCallProviderId: str | None = None  # noqa: N815 - the provider's field name, verbatim
+
+    @property
+    def call_sid(self) -> str | None:
+        """Twilio's call SID: ``transport.callSid``, else the deprecated field."""
+        sid = self.transport.get("callSid") if isinstance(self.transport, dict) else None
+        return sid if isinstance(sid, str) and sid else self.phoneCallProviderId
 
 
 class VAPIClient(JsonPostProvider):
@@ -102,7 +111,7 @@ class VAPIClient(JsonPostProvider):
         call = _parse_call(body) if status_code in (200, 201) else None
         if call is None:
             return None
-        return self.placed(call.id, call.phoneCallProviderId, call.status)
+        return self.placed(call.id, call.call_sid, call.status)
 
     def error_reason(self, body: Any) -> object:
         """VAPI errors look like ``{message, error, statusCode}``; ``message`` may be a list."""

@@ -62,6 +62,8 @@ class FakeVAPIApi(FakeProviderApi):
             "assistantId": body["assistantId"],
             "phoneNumberId": body["phoneNumberId"],
             "customer": body["customer"],
+            # Where VAPI reports Twilio's call SID (`phoneCallProviderId` is deprecated).
+            "transport": {"provider": "twilio", "callSid": f"CAfake{number:032d}"},
         }
 
     def refuse(self, body: Any) -> tuple[int, dict[str, Any]]:

@@ -33,7 +33,7 @@ DISPATCHER: Final = "Dana at Dispatch"
 #: What each fake answers for its first accepted call: (conversation_id, callSid).
 FIRST_CALL_IDS: Final[dict[str, tuple[str, str | None]]] = {
     "elevenlabs": ("conv_fake000001", f"CAfake{1:032d}"),
-    "vapi": (str(uuid.UUID(int=1)), None),
+    "vapi": (str(uuid.UUID(int=1)), f"CAfake{1:032d}"),
 }
 
 

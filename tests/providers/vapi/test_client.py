@@ -93,18 +93,50 @@ def test_long_names_are_cut_to_the_limit(provider: VAPIClient) -> None:
 
 
 @pytest.mark.parametrize("status", [200, 201])
-async def test_success_returns_the_vapi_call_id(
+async def test_success_returns_the_vapi_call_id_and_the_twilio_sid(
     provider: VAPIClient, route: respx.Route, status: int
 ) -> None:
-    """A 201 (or 200) created call gives VAPI's id as the conversation id; a known telephony
-    id (`phoneCallProviderId`) is the callSid."""
-    route.respond(status, json={**CREATED, "phoneCallProviderId": "CA0123456789"})
+    """A 201 (or 200) created call gives VAPI's id as the conversation id and Twilio's call
+    SID from `transport.callSid` as the callSid."""
+    transport = {"provider": "twilio", "callSid": "CA0123456789"}
+    route.respond(status, json={**CREATED, "transport": transport})
 
     placed = await place(provider, make_call_request())
 
     assert placed == PlacedCall(
         provider_id="vapi", conversation_id=CREATED["id"], call_sid="CA0123456789", status="queued"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "call_sid"),
+    [
+        pytest.param({"phoneCallProviderId": "CA_OLD"}, "CA_OLD", id="deprecated-field-only"),
+        pytest.param(
+            {"transport": {"callSid": "CA_NEW"}, "phoneCallProviderId": "CA_OLD"},
+            "CA_NEW",
+            id="transport-wins",
+        ),
+        pytest.param(
+            {"transport": {"callSid": ""}, "phoneCallProviderId": "CA_OLD"},
+            "CA_OLD",
+            id="empty-transport-sid",
+        ),
+        pytest.param({"transport": "pstn"}, None, id="odd-transport"),
+        pytest.param({"transport": {"callSid": 42}}, None, id="non-string-sid"),
+        pytest.param({}, None, id="none-yet"),
+    ],
+)
+async def test_call_sid_falls_back_to_the_deprecated_field(
+    provider: VAPIClient, route: respx.Route, extra: dict[str, Any], call_sid: str | None
+) -> None:
+    """Without a usable `transport.callSid` the deprecated `phoneCallProviderId` is read; an
+    odd `transport` still leaves the created call readable."""
+    route.respond(201, json={**CREATED, **extra})
+
+    placed = await place(provider, make_call_request())
+
+    assert (placed.conversation_id, placed.call_sid) == (CREATED["id"], call_sid)
 
 
 @pytest.mark.parametrize(

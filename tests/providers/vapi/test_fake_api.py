@@ -51,13 +51,16 @@ def test_settings_point_at_the_fake(fake: FakeVAPIApi) -> None:
 
 
 async def test_accepts_with_a_queued_call(client: httpx.AsyncClient) -> None:
-    """A valid call is answered 201 with the created call: an id and `status: queued`."""
+    """A valid call is answered 201 with the created call: an id, `status: queued` and
+    Twilio's call SID in `transport.callSid` (not the deprecated `phoneCallProviderId`)."""
     response = await client.post("/call", json=VALID, headers=GOOD_HEADERS)
 
     assert response.status_code == 201
     assert response.json()["id"] == str(uuid.UUID(int=1))
     assert response.json()["status"] == "queued"
     assert response.json()["customer"] == VALID["customer"]
+    assert response.json()["transport"]["callSid"] == f"CAfake{1:032d}"
+    assert "phoneCallProviderId" not in response.json()
 
 
 @pytest.mark.parametrize(
