@@ -53,6 +53,9 @@ class ElevenLabsClient(JsonPostProvider):
         retry_policy: Retries for requests that cannot have been delivered.
         agent_id: Overrides the class default.
         agent_phone_number_id: Overrides the class default.
+        ringing_timeout_seconds: Sent as ``telephony_call_config.ringing_timeout_secs``; not
+            sent when None (checked by `ElevenLabsSettings`).
+        call_recording_enabled: Sent as ``call_recording_enabled``; not sent when None.
     """
 
     provider_id = "elevenlabs"
@@ -75,6 +78,8 @@ class ElevenLabsClient(JsonPostProvider):
         retry_policy: RetryPolicy | None = None,
         agent_id: str | None = None,
         agent_phone_number_id: str | None = None,
+        ringing_timeout_seconds: int | None = None,
+        call_recording_enabled: bool | None = None,
     ) -> None:
         super().__init__(
             http_client=http_client, api_key=api_key, base_url=base_url, retry_policy=retry_policy
@@ -84,6 +89,8 @@ class ElevenLabsClient(JsonPostProvider):
             self.agent_id = agent_id  # type: ignore[misc]  # instance override of a ClassVar, on purpose
         if agent_phone_number_id:
             self.agent_phone_number_id = agent_phone_number_id  # type: ignore[misc]  # same
+        self.ringing_timeout_seconds = ringing_timeout_seconds
+        self.call_recording_enabled = call_recording_enabled
 
     def missing_settings(self) -> list[str]:
         """The key first; with it, the agent ids that are still the shipped placeholders."""
@@ -103,7 +110,7 @@ class ElevenLabsClient(JsonPostProvider):
         Raises:
             InvalidCallRequestError: A variable is not a scalar or uses ``system__``.
         """
-        body = {
+        body: dict[str, Any] = {
             "agent_id": self.agent_id,
             "agent_phone_number_id": self.agent_phone_number_id,
             "to_number": request.to_number,
@@ -111,6 +118,11 @@ class ElevenLabsClient(JsonPostProvider):
                 "dynamic_variables": request.dynamic_variables(),
             },
         }
+        # Unset options are left out, so ElevenLabs' (or the agent's) own defaults apply.
+        if self.ringing_timeout_seconds is not None:
+            body["telephony_call_config"] = {"ringing_timeout_secs": self.ringing_timeout_seconds}
+        if self.call_recording_enabled is not None:
+            body["call_recording_enabled"] = self.call_recording_enabled
         return PreparedCall(provider_id=self.provider_id, call_sid=request.call_sid, body=body)
 
     def headers(self) -> dict[str, str]:

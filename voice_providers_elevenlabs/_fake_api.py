@@ -66,7 +66,7 @@ class FakeElevenLabsApi(FakeProviderApi):
                 found.append(f"dynamic_variables.{name}: reserved prefix")
             if not isinstance(value, str | int | float | bool):
                 found.append(f"dynamic_variables.{name}: must be a scalar")
-        return found
+        return found + _call_options_problems(body)
 
     def accept(self, body: Any, number: int) -> tuple[int, dict[str, Any]]:
         """ElevenLabs answers 200 with ``success``, ``conversation_id`` and ``callSid``."""
@@ -102,6 +102,25 @@ class FakeElevenLabsApi(FakeProviderApi):
             "agent_id": FAKE_AGENT_ID,
             "agent_phone_number_id": FAKE_AGENT_PHONE_NUMBER_ID,
         }
+
+
+def _call_options_problems(body: dict[str, Any]) -> list[str]:
+    """The optional call settings' types: an integer ring timeout, a boolean recording flag."""
+    found = []
+    if "call_recording_enabled" in body and not isinstance(body["call_recording_enabled"], bool):
+        found.append("call_recording_enabled: must be a boolean")
+    if "telephony_call_config" not in body:
+        return found
+    config = body["telephony_call_config"]
+    if not isinstance(config, dict):
+        return [*found, "telephony_call_config: must be an object"]
+    timeout = config.get("ringing_timeout_secs")
+    # bool is an int in Python, not in the API's schema.
+    if "ringing_timeout_secs" in config and (
+        not isinstance(timeout, int) or isinstance(timeout, bool)
+    ):
+        found.append("telephony_call_config.ringing_timeout_secs: must be an integer")
+    return found
 
 
 _STATUS_WORDS = {

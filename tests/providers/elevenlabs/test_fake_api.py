@@ -96,6 +96,16 @@ async def test_wrong_auth_is_a_401_detail_object(
             "dynamic_variables.a: must be a scalar",
         ),
         ({"conversation_initiation_client_data": {"dynamic_variables": []}}, "must be an object"),
+        ({"call_recording_enabled": "yes"}, "call_recording_enabled: must be a boolean"),
+        ({"telephony_call_config": 30}, "telephony_call_config: must be an object"),
+        (
+            {"telephony_call_config": {"ringing_timeout_secs": "30"}},
+            "ringing_timeout_secs: must be an integer",
+        ),
+        (
+            {"telephony_call_config": {"ringing_timeout_secs": True}},
+            "ringing_timeout_secs: must be an integer",
+        ),
     ],
 )
 async def test_invalid_bodies_get_a_422_detail_list(
@@ -137,6 +147,21 @@ async def test_refusal_is_200_success_false_quoting_the_number(
 def test_error_bodies_are_detail_objects(fake: FakeElevenLabsApi, status: int, word: str) -> None:
     """Every error but 422 is `{"detail": {"status": <word>, "message": ...}}`."""
     assert fake.error_body(status, "m") == {"detail": {"status": word, "message": "m"}}
+
+
+async def test_optional_call_settings_of_the_right_types_are_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    """An integer ring timeout and a boolean recording flag are part of a valid call."""
+    body = {
+        **VALID,
+        "telephony_call_config": {"ringing_timeout_secs": 30},
+        "call_recording_enabled": False,
+    }
+
+    response = await client.post(CALL_PATH, json=body, headers=GOOD_HEADERS)
+
+    assert (response.status_code, response.json()["success"]) == (200, True)
 
 
 async def test_status_fault_with_the_capacity_body_names_the_concurrency_limit(

@@ -10,14 +10,14 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 import voice_providers_elevenlabs
-from tests.fakes import make_call_request, registered_plugin
+from tests.fakes import asgi_client, make_call_request, place, registered_plugin
 from voice_providers import (
     ProviderContext,
     ProviderNotConfiguredError,
     build_registry,
     get_plugin_manager,
 )
-from voice_providers_elevenlabs import ElevenLabsClient, ElevenLabsSettings
+from voice_providers_elevenlabs import ElevenLabsClient, ElevenLabsSettings, FakeElevenLabsApi
 from voice_providers_elevenlabs._settings import DEFAULT_BASE_URL
 
 pytestmark = pytest.mark.provider("elevenlabs")
@@ -27,6 +27,8 @@ ENV_VARS = (
     "ELEVENLABS_BASE_URL",
     "ELEVENLABS_AGENT_ID",
     "ELEVENLABS_AGENT_PHONE_NUMBER_ID",
+    "ELEVENLABS_RINGING_TIMEOUT_SECONDS",
+    "ELEVENLABS_CALL_RECORDING_ENABLED",
 )
 
 
@@ -231,3 +233,102 @@ def test_base_url_with_credentials_or_query_is_refused(
         ElevenLabsSettings()
     assert "ELEVENLABS_BASE_URL must not contain" in str(raised.value)
     assert "hunter2pw" not in str(raised.value)
+
+
+def _configure(monkeypatch: pytest.MonkeyPatch, **options: str) -> None:
+    """The key, the agent ids and the given ELEVENLABS_ options in the environment."""
+    monkeypatch.setenv("ELEVENLABS_API_KEY", "test-key-123")
+    monkeypatch.setenv("ELEVENLABS_AGENT_ID", "agent_custom")
+    monkeypatch.setenv("ELEVENLABS_AGENT_PHONE_NUMBER_ID", "phnum_custom")
+    for name, value in options.items():
+        monkeypatch.setenv(f"ELEVENLABS_{name.upper()}", value)
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_call_options_are_not_sent_when_unset(
+    monkeypatch: pytest.MonkeyPatch, context: ProviderContext, value: str | None
+) -> None:
+    """Unset (or empty) ring timeout and recording flag leave both keys out of the body."""
+    if value is None:
+        _configure(monkeypatch)
+    else:
+        _configure(monkeypatch, ringing_timeout_seconds=value, call_recording_enabled=value)
+
+    body = ElevenLabsClient.from_context(context).prepare(request=make_call_request()).body
+
+    assert "telephony_call_config" not in body
+    assert "call_recording_enabled" not in body
+
+
+@pytest.mark.parametrize(
+    ("timeout", "recording", "expected"),
+    [
+        ("30", "false", {"ringing_timeout_secs": 30, "recording": False}),
+        (" 600 ", "TRUE", {"ringing_timeout_secs": 600, "recording": True}),
+        ("5", "0", {"ringing_timeout_secs": 5, "recording": False}),
+    ],
+)
+def test_call_options_from_the_environment_are_sent(
+    monkeypatch: pytest.MonkeyPatch,
+    context: ProviderContext,
+    timeout: str,
+    recording: str,
+    expected: dict[str, object],
+) -> None:
+    """The ring timeout goes to `telephony_call_config.ringing_timeout_secs` as an integer and
+    the recording flag to `call_recording_enabled` as a boolean."""
+    _configure(monkeypatch, ringing_timeout_seconds=timeout, call_recording_enabled=recording)
+
+    body = ElevenLabsClient.from_context(context).prepare(request=make_call_request()).body
+
+    assert body["telephony_call_config"] == {
+        "ringing_timeout_secs": expected["ringing_timeout_secs"]
+    }
+    assert body["call_recording_enabled"] is expected["recording"]
+
+
+@pytest.mark.parametrize("value", ["4", "601", "30.5", "thirty", "-30", "true"])
+def test_ringing_timeout_outside_5_to_600_whole_seconds_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A ring timeout that is not 5-600 whole seconds fails settings, naming the variable."""
+    monkeypatch.setenv("ELEVENLABS_RINGING_TIMEOUT_SECONDS", value)
+
+    with pytest.raises(ValidationError) as raised:
+        ElevenLabsSettings()
+
+    assert (
+        "ELEVENLABS_RINGING_TIMEOUT_SECONDS must be a whole number of seconds from 5 to 600"
+        in str(raised.value)
+    )
+
+
+def test_recording_flag_that_is_not_a_boolean_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recording flag other than true/false (1/0, yes/no, on/off) fails settings."""
+    monkeypatch.setenv("ELEVENLABS_CALL_RECORDING_ENABLED", "sometimes")
+
+    with pytest.raises(ValidationError) as raised:
+        ElevenLabsSettings()
+
+    assert "ELEVENLABS_CALL_RECORDING_ENABLED must be true or false" in str(raised.value)
+
+
+async def test_the_fake_accepts_the_call_options() -> None:
+    """A call with both options set is a valid outbound call for the ElevenLabs fake."""
+    fake = FakeElevenLabsApi()
+    settings = {
+        **fake.provider_settings("http://fake"),
+        "ringing_timeout_seconds": 45,
+        "call_recording_enabled": True,
+    }
+    async with asgi_client(fake) as client:
+        context = ProviderContext(http_client=client, settings_overrides={"elevenlabs": settings})
+        provider = ElevenLabsClient.from_context(context)
+        placed = await place(provider, make_call_request())
+
+    assert placed.conversation_id
+    sent = fake.received[0].body
+    assert (sent["telephony_call_config"], sent["call_recording_enabled"]) == (
+        {"ringing_timeout_secs": 45},
+        True,
+    )
