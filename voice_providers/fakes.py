@@ -10,20 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
-__all__ = ["CONTROL_PREFIX", "FakeProviderApi", "Fault", "FaultKind", "ReceivedCall"]
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+__all__ = ["CONTROL_PREFIX", "FakeProviderApi", "Fault", "FaultKind", "ReceivedCall"]
 
 CONTROL_PREFIX = "/_fake"
 _SECRET_HEADERS = frozenset({"authorization", "xi-api-key"})
+_JSON = "application/json"
 
 
 class FaultKind(StrEnum):
@@ -156,33 +156,30 @@ class FakeProviderApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the call endpoint and the control endpoints."""
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+        # Lifespan: nothing to start or stop, and a server carries on when the app just returns.
+        if scope["type"] != "http":
             return
-        if scope["type"] != "http":  # pragma: no cover - websockets are not served
-            return
-        raw = await _read_body(receive)
+        request = Request(scope, receive)
+        raw = await request.body()
         path, method = scope["path"], scope["method"]
-        if path.startswith(CONTROL_PREFIX):
-            await self._control(path, method, raw, send)
-        elif path == self.call_path and method == "POST":
-            await self._call(_headers(scope), raw, send)
-        else:
-            await _send_json(send, 404, self.error_body(404, "Not Found"))
-
-    async def _control(self, path: str, method: str, raw: bytes, send: Send) -> None:
+        response: ASGIApp
         if path == f"{CONTROL_PREFIX}/requests" and method == "GET":
-            await _send_json(send, 200, [r.public() for r in self.received])
+            response = _json(200, [r.public() for r in self.received])
         elif path == f"{CONTROL_PREFIX}/faults" and method == "POST":
             self.inject(*(Fault.from_json(f) for f in json.loads(raw or b"[]")))
-            await _send_json(send, 200, {"queued": len(self.faults)})
+            response = _json(200, {"queued": len(self.faults)})
         elif path == f"{CONTROL_PREFIX}/reset" and method == "POST":
             self.reset()
-            await _send_json(send, 200, {"reset": True})
+            response = _json(200, {"reset": True})
+        elif path.startswith(CONTROL_PREFIX):
+            response = _json(404, {"detail": "unknown control endpoint"})
+        elif path == self.call_path and method == "POST":
+            response = await self._call(dict(request.headers), raw)
         else:
-            await _send_json(send, 404, {"detail": "unknown control endpoint"})
+            response = _json(404, self.error_body(404, "Not Found"))
+        await response(scope, receive, send)
 
-    async def _call(self, headers: dict[str, str], raw: bytes, send: Send) -> None:
+    async def _call(self, headers: dict[str, str], raw: bytes) -> ASGIApp:
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -193,12 +190,23 @@ class FakeProviderApi:
             await asyncio.sleep(self.latency)
         status, answer = self._answer(headers, body)
         fault = self.faults.popleft() if self.faults and status < 300 else None
+        record.answered = status if fault is None else fault.kind.value
         if fault is None:
-            record.answered = status
-            await _send_json(send, status, answer)
-            return
-        record.answered = fault.kind.value
-        await self._misbehave(fault, body, status, answer, send)
+            return _json(status, answer)
+        if fault.kind is FaultKind.DELAY:
+            await asyncio.sleep(fault.seconds)
+            return _json(status, answer)
+        if fault.kind is FaultKind.STATUS:
+            extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
+            error = self.error_body(fault.status, "fault") if fault.body is None else fault.body
+            return _json(fault.status, error, extra)
+        if fault.kind is FaultKind.REJECT:
+            return _json(*self.refuse(body))
+        if fault.kind is FaultKind.RESET:
+            return _reset_mid_body
+        if fault.kind is FaultKind.MALFORMED:
+            return Response(b"<html>upstream error</html>", headers={"content-type": "text/html"})
+        return Response(b"[" + b"0," * (self.huge_bytes // 2) + b"0]", media_type=_JSON)
 
     def _answer(self, headers: Mapping[str, str], body: Any) -> tuple[int, Any]:
         if not self.authorized(headers):
@@ -209,77 +217,14 @@ class FakeProviderApi:
         self._counter += 1
         return self.accept(body, self._counter)
 
-    async def _misbehave(
-        self, fault: Fault, body: Any, status: int, answer: Any, send: Send
-    ) -> None:
-        if fault.kind is FaultKind.STATUS:
-            extra = {"retry-after": fault.retry_after} if fault.retry_after else {}
-            error = self.error_body(fault.status, "fault") if fault.body is None else fault.body
-            await _send_json(send, fault.status, error, extra)
-        elif fault.kind is FaultKind.REJECT:
-            await _send_json(send, *self.refuse(body))
-        elif fault.kind is FaultKind.DELAY:
-            await asyncio.sleep(fault.seconds)
-            await _send_json(send, status, answer)
-        elif fault.kind is FaultKind.RESET:
-            await _send_start(send, 200, 4096, "application/json")
-            await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
-            # Raising after a partial body makes the server drop the connection mid-response.
-            raise ConnectionResetError("fake provider reset the connection")
-        elif fault.kind is FaultKind.MALFORMED:
-            await _send_raw(send, 200, b"<html>upstream error</html>", "text/html")
-        else:
-            await _send_raw(
-                send, 200, b"[" + b"0," * (self.huge_bytes // 2) + b"0]", "application/json"
-            )
+
+def _json(status: int, data: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json.dumps(data), status, headers, media_type=_JSON)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-
-
-async def _send_start(send: Send, status: int, length: int, content_type: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode()),
-                (b"content-length", str(length).encode()),
-            ],
-        }
-    )
-
-
-async def _send_raw(send: Send, status: int, body: bytes, content_type: str) -> None:
-    await _send_start(send, status, len(body), content_type)
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(
-    send: Send, status: int, data: Any, extra_headers: Mapping[str, str] | None = None
-) -> None:
-    body = json.dumps(data).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.encode(), v.encode()) for k, v in (extra_headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _reset_mid_body(scope: Scope, receive: Receive, send: Send) -> None:
+    headers = [(b"content-type", _JSON.encode()), (b"content-length", b"4096")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
+    # Raising after a partial body makes the server drop the connection mid-response.
+    raise ConnectionResetError("fake provider reset the connection")
