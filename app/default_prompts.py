@@ -26,11 +26,9 @@ from typing import Final
 __all__ = [
     "CLOSING_REMINDERS",
     "COMMON_PLACEHOLDERS",
-    "DATA_DRIVEN_TEMPLATE_NAMES",
     "DEFAULT_TEMPLATES",
     "SYSTEM_PROMPT",
     "TEMPLATE_NAMES",
-    "VIOLATION_TEMPLATE_NAMES",
     "DefaultTemplate",
     "TemplateKind",
 ]
@@ -258,9 +256,3 @@ DEFAULT_TEMPLATES: Final[Mapping[str, DefaultTemplate]] = MappingProxyType(
 )
 
 TEMPLATE_NAMES: Final = tuple(DEFAULT_TEMPLATES)
-VIOLATION_TEMPLATE_NAMES: Final = tuple(
-    name for name, spec in DEFAULT_TEMPLATES.items() if spec.kind is not TemplateKind.FIXED
-)
-DATA_DRIVEN_TEMPLATE_NAMES: Final = tuple(
-    name for name, spec in DEFAULT_TEMPLATES.items() if spec.kind is TemplateKind.DATA_DRIVEN
-)

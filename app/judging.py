@@ -25,7 +25,6 @@ __all__ = [
     "Judgement",
     "PointStatus",
     "Thresholds",
-    "checked_template_names",
     "judge",
 ]
 
@@ -132,8 +131,3 @@ def judge(template_name: str | None, trip: TripData, thresholds: Thresholds) -> 
     if check is None:
         return Judgement(PointStatus.REMINDER)
     return check(trip, thresholds)
-
-
-def checked_template_names() -> tuple[str, ...]:
-    """The templates that have a check (the data-driven ones)."""
-    return tuple(_CHECKS)

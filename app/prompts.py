@@ -49,7 +49,6 @@ __all__ = [
     "ViolationLike",
     "build_prompt",
     "default_template",
-    "generate_enhanced_conversational_prompt",
     "match_template",
     "placeholders",
     "prompt_values",
@@ -628,35 +627,6 @@ def build_prompt(
         template_versions=MappingProxyType(versions),
         trip_id=trip_data.trip_id,
     )
-
-
-def generate_enhanced_conversational_prompt(
-    driver_name: str,
-    violations: Sequence[ViolationLike],
-    trip_data: TripData,
-    custom_rules: str | None,
-    *,
-    templates: PromptTemplates,
-    thresholds: Thresholds | None = None,
-) -> str:
-    """The specification's named entry point: :func:`build_prompt`'s prompt text only.
-
-    Args:
-        driver_name: The driver's name from the request.
-        violations: The violations and reminders, in order.
-        trip_data: The trip's live data.
-        custom_rules: The dispatcher's extra instructions, or ``None``.
-        templates: The current templates.
-        thresholds: Where readings become violations; defaults if ``None``.
-    """
-    return build_prompt(
-        driver_name,
-        violations,
-        trip_data,
-        custom_rules,
-        templates=templates,
-        thresholds=thresholds,
-    ).prompt
 
 
 _POINTS_HEADER: Final = "POINTS TO DISCUSS"

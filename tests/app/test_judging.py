@@ -13,12 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.default_prompts import (
-    DATA_DRIVEN_TEMPLATE_NAMES,
-    DEFAULT_TEMPLATES,
-    VIOLATION_TEMPLATE_NAMES,
-)
-from app.judging import PointStatus, Thresholds, checked_template_names, judge
+from app.default_prompts import DEFAULT_TEMPLATES, TemplateKind
+from app.judging import PointStatus, Thresholds, judge
 from app.prompts import BuiltPrompt, Point, PromptTemplates, build_prompt, match_template
 from app.template_store import validate_template
 from app.trips import TripData, get_trip_data_for_violations, import_trips_csv
@@ -26,6 +22,9 @@ from app.trips import TripData, get_trip_data_for_violations, import_trips_csv
 DEMO_DATA = Path(__file__).resolve().parents[2] / "app" / "demo_data"
 DEFAULTS = PromptTemplates.default()
 LIMITS = Thresholds()
+#: The templates a violation can match, and those of them judged against the trip.
+POINT_TEMPLATES = [n for n, t in DEFAULT_TEMPLATES.items() if t.kind is not TemplateKind.FIXED]
+DATA_DRIVEN = [n for n, t in DEFAULT_TEMPLATES.items() if t.kind is TemplateKind.DATA_DRIVEN]
 
 #: The words in each default confirmed text that state the violation as a fact.
 ASSERTIONS = {
@@ -139,7 +138,7 @@ def test_issue_examples_are_contradicted() -> None:
     assert "bring the trailer back" not in reefer.text
 
 
-@pytest.mark.parametrize("name", DATA_DRIVEN_TEMPLATE_NAMES)
+@pytest.mark.parametrize("name", DATA_DRIVEN)
 def test_no_trip_means_no_data_and_no_figures(name: str) -> None:
     """Without a trip every data-driven point is no_data: neutral, with no trip figure at all."""
     point = _point(name, TripData.empty())
@@ -198,9 +197,11 @@ def test_thresholds_come_from_settings() -> None:
 
 
 def test_checks_exist_exactly_for_the_data_driven_templates() -> None:
-    """Every data-driven template has a check, and nothing else does."""
-    assert set(checked_template_names()) == set(DATA_DRIVEN_TEMPLATE_NAMES)
-    assert judge("seal_pictures", TripData.empty(), LIMITS).status is PointStatus.REMINDER
+    """Every data-driven template has a check (no trip: no_data), and nothing else does."""
+    for name, template in DEFAULT_TEMPLATES.items():
+        checked = template.kind is TemplateKind.DATA_DRIVEN
+        expected = PointStatus.NO_DATA if checked else PointStatus.REMINDER
+        assert judge(name, TripData.empty(), LIMITS).status is expected, name
     assert judge(None, TripData.empty(), LIMITS).status is PointStatus.REMINDER
 
 
@@ -271,7 +272,7 @@ _PRESENT: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize("name", VIOLATION_TEMPLATE_NAMES)
+@pytest.mark.parametrize("name", POINT_TEMPLATES)
 def test_every_template_renders_for_every_combination_of_fields(name: str) -> None:
     """With any subset of the trip's fields present, each point says something, braces-free."""
     keys = list(_PRESENT)

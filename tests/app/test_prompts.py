@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db_models import DriverPrompt
-from app.default_prompts import DEFAULT_TEMPLATES, VIOLATION_TEMPLATE_NAMES, TemplateKind
+from app.default_prompts import DEFAULT_TEMPLATES, TemplateKind
 from app.prompts import (
     MAX_CUSTOM_RULES_CHARS,
     MAX_DESCRIPTION_CHARS,
@@ -21,7 +21,6 @@ from app.prompts import (
     PromptTemplate,
     PromptTemplates,
     build_prompt,
-    generate_enhanced_conversational_prompt,
     match_template,
     prompt_values,
     render_text,
@@ -29,6 +28,9 @@ from app.prompts import (
 )
 from app.template_store import TemplateStore
 from app.trips import TripData
+
+#: The templates a violation can match (all but the system prompt and closing reminders).
+POINT_TEMPLATES = [n for n, t in DEFAULT_TEMPLATES.items() if t.kind is not TemplateKind.FIXED]
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,7 @@ def _prompt(
     custom_rules: str | None = None,
     templates: PromptTemplates = DEFAULTS,
 ) -> str:
-    return generate_enhanced_conversational_prompt(
-        driver_name, violations, trip, custom_rules, templates=templates
-    )
+    return build_prompt(driver_name, violations, trip, custom_rules, templates=templates).prompt
 
 
 def _points(prompt: str) -> list[str]:
@@ -137,7 +137,7 @@ def test_match_template_returns_none_when_nothing_fits(
     assert match_template(violation_type, description) is None
 
 
-@pytest.mark.parametrize("name", VIOLATION_TEMPLATE_NAMES)
+@pytest.mark.parametrize("name", POINT_TEMPLATES)
 def test_every_template_name_used_as_type_maps_to_itself(name: str) -> None:
     """A violation whose type is a template name gets that template, so every one is reachable."""
     assert match_template(name, "") == name
@@ -147,7 +147,7 @@ def test_every_template_name_used_as_type_maps_to_itself(name: str) -> None:
 
 
 @pytest.mark.parametrize("trip_name", list(TRIPS))
-@pytest.mark.parametrize("name", VIOLATION_TEMPLATE_NAMES)
+@pytest.mark.parametrize("name", POINT_TEMPLATES)
 def test_every_template_with_or_without_data_has_no_braces(name: str, trip_name: str) -> None:
     """Each default template renders to non-empty text without braces, whatever the trip."""
     built = build_prompt(
@@ -439,7 +439,7 @@ async def test_store_reads_the_seeded_rows(
         DEFAULTS.templates
     )
     assert {t.version for t in templates.templates.values()} == {1}
-    assert set(templates.templates) == set(VIOLATION_TEMPLATE_NAMES)
+    assert set(templates.templates) == set(POINT_TEMPLATES)
 
 
 async def test_edited_rows_change_the_prompt(
@@ -505,7 +505,7 @@ _trips = st.builds(
     sub_status=st.one_of(st.none(), _nasty_text),
 )
 _violation_types = st.one_of(
-    st.sampled_from(["VIOLATION", "REMINDER", *VIOLATION_TEMPLATE_NAMES]), _nasty_text
+    st.sampled_from(["VIOLATION", "REMINDER", *POINT_TEMPLATES]), _nasty_text
 )
 _violations = st.lists(st.builds(Violation, type=_violation_types, description=_nasty_text))
 
