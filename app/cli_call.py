@@ -29,8 +29,6 @@ from .errors import ApiError, api_error_for
 from .preview import CallPreview, preview_call
 from .schemas import BatchCallRequest
 
-__all__ = ["add_call_command", "format_preview", "run_call_command"]
-
 OK: Final = 0
 CALL_FAILED: Final = 1
 BAD_INPUT: Final = 2

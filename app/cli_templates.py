@@ -30,8 +30,6 @@ from .template_store import (
     UnknownTemplateError,
 )
 
-__all__ = ["add_template_commands", "run_template_command"]
-
 TEXT_MARKER: Final = "[text]"
 UNCONFIRMED_MARKER: Final = "[unconfirmed_text]"
 

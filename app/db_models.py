@@ -27,15 +27,6 @@ from sqlalchemy.types import TypeDecorator
 
 from .timeutil import utcnow
 
-__all__ = [
-    "NAMING_CONVENTION",
-    "Base",
-    "CallAttempt",
-    "DriverPrompt",
-    "Trip",
-    "UTCDateTime",
-]
-
 # Explicit names keep constraints identical on SQLite and PostgreSQL, which batch migrations
 # on SQLite need to find them again.
 NAMING_CONVENTION = {

@@ -23,16 +23,6 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-__all__ = [
-    "CLOSING_REMINDERS",
-    "COMMON_PLACEHOLDERS",
-    "DEFAULT_TEMPLATES",
-    "SYSTEM_PROMPT",
-    "TEMPLATE_NAMES",
-    "DefaultTemplate",
-    "TemplateKind",
-]
-
 SYSTEM_PROMPT: Final = "system_prompt"
 CLOSING_REMINDERS: Final = "closing_reminders"
 

@@ -20,14 +20,6 @@ from typing import Final
 
 from .trips import TripData
 
-__all__ = [
-    "EARLY_STOP_MILES",
-    "Judgement",
-    "PointStatus",
-    "Thresholds",
-    "judge",
-]
-
 #: The early-stop rule: no stop before this many miles of a trip.
 EARLY_STOP_MILES: Final = 200.0
 

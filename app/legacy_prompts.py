@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["PROMPTS_0001"]
-
 _SYSTEM_PROMPT = "system_prompt"
 _CLOSING_REMINDERS = "closing_reminders"
 

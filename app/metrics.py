@@ -38,8 +38,6 @@ from voice_providers import (
     VoiceProviderError,
 )
 
-__all__ = ["CONTENT_TYPE", "OUTCOMES", "CallMetrics", "outcome_of"]
-
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 

@@ -19,15 +19,6 @@ from .errors import ApiError, api_error_for
 from .orchestrator import ViolationCallService, first_driver
 from .schemas import BatchCallRequest
 
-__all__ = [
-    "PREVIEW_CALL_SID",
-    "CallPreview",
-    "PreviewPoint",
-    "Refusal",
-    "mask_secrets",
-    "preview_call",
-]
-
 #: Stands in for the correlation id a real call would generate (same shape as `vc_<hex>`).
 PREVIEW_CALL_SID: Final = "vc_preview" + "0" * 22
 MASK: Final = "***"

@@ -10,8 +10,6 @@ from .deps import CallerDep, ServicesDep
 from .preview import CallPreview, preview_call
 from .schemas import ONE_LINE, BatchCallRequest, ErrorResponse
 
-__all__ = ["preview_router"]
-
 preview_router = APIRouter(prefix="/driver_data", tags=["calls"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {

@@ -36,26 +36,6 @@ from app.default_prompts import (
 from app.judging import Judgement, PointStatus, Thresholds, judge
 from app.trips import TripData
 
-__all__ = [
-    "MAX_CUSTOM_RULES_CHARS",
-    "MAX_DESCRIPTION_CHARS",
-    "MAX_DRIVER_NAME_CHARS",
-    "MAX_PROMPT_CHARS",
-    "MAX_RENDERED_TEMPLATE_CHARS",
-    "BuiltPrompt",
-    "Point",
-    "PromptTemplate",
-    "PromptTemplates",
-    "ViolationLike",
-    "build_prompt",
-    "default_template",
-    "match_template",
-    "placeholders",
-    "prompt_values",
-    "render_text",
-    "sanitize_text",
-]
-
 logger = logging.getLogger("violation_calls.prompts")
 
 MAX_PROMPT_CHARS: Final = 12_000

@@ -19,14 +19,6 @@ from .template_store import (
     UnknownTemplateError,
 )
 
-__all__ = [
-    "TemplateDetail",
-    "TemplateList",
-    "TemplateSummary",
-    "TemplateUpdate",
-    "template_router",
-]
-
 template_router = APIRouter(prefix="/driver_data/templates", tags=["templates"])
 
 TemplateName = Annotated[str, Path(max_length=64, pattern=ONE_LINE)]
