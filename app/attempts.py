@@ -19,18 +19,18 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from voice_providers import PlacedCall, mask_phone_number
 
 from .config import CallLimit
-from .database import insert_on_conflict, is_postgresql
+from .database import DirectConnection, direct, engine_of, statement
 from .db_models import CallAttempt
 from .errors import ApiError
 from .limits import cooldown_error
@@ -49,6 +49,60 @@ ABANDONED = "abandoned"
 #: Keys derived from the body carry this prefix, so they never collide with a client's key.
 AUTO_PREFIX = "auto:"
 MAX_KEY_LENGTH = 255
+
+# The statements of a call's two write transactions, sent through the driver (see
+# app.database.direct): no ORM unit of work, no per-statement compilation.
+_INSERT = statement(
+    "INSERT INTO call_attempts (call_sid, provider, caller, driver_id, driver_name, phone_e164, "
+    "trip_id, status, triggers_count, simulated, idempotency_key, fingerprint, request_digest, "
+    "prompt, template_versions, created_at, updated_at, expires_at) "
+    "VALUES (:call_sid, :provider, :caller, :driver_id, :driver_name, :phone_e164, :trip_id, "
+    "'pending', :triggers_count, :simulated, :idempotency_key, :fingerprint, :request_digest, "
+    ":prompt, :template_versions, :now, :now, :expires_at) "
+    "ON CONFLICT (caller, idempotency_key) DO NOTHING RETURNING id"
+)
+_HELD_COLUMNS = (
+    "id, call_sid, status, fingerprint, request_digest, response_status, response_body, "
+    "expires_at, created_at, updated_at"
+)
+# Every statement is built from constants only (S608 cannot tell).
+_HELD = statement(
+    f"SELECT {_HELD_COLUMNS} FROM call_attempts "  # noqa: S608
+    "WHERE caller = :caller AND idempotency_key = :key"
+)
+#: Compare-and-swap on the key: of two racing takeovers exactly one frees it.
+_RELEASE = statement(
+    "UPDATE call_attempts SET idempotency_key = NULL WHERE id = :id AND idempotency_key = :key"
+)
+_ABANDON = statement(
+    "UPDATE call_attempts SET status = :status, error_code = :error_code, "
+    "updated_at = :updated_at, expires_at = :expires_at, response_status = :response_status, "
+    "response_body = :response_body WHERE id = :id AND status = 'pending'"
+)
+#: Other attempts to the number that may have rung it (pending, placed, unknown).
+_MAY_HAVE_RUNG_SQL = (
+    "phone_e164 = :phone AND status IN ('pending', 'placed', 'unknown') AND call_sid <> :call_sid"
+)
+_LATEST_TO_NUMBER = statement(
+    f"SELECT {_HELD_COLUMNS} FROM call_attempts WHERE {_MAY_HAVE_RUNG_SQL} "  # noqa: S608
+    "AND (status = 'pending' OR updated_at > :since) ORDER BY created_at DESC LIMIT 1"
+)
+_RUNG_SINCE = statement(
+    f"SELECT created_at FROM call_attempts WHERE {_MAY_HAVE_RUNG_SQL} "  # noqa: S608
+    "AND created_at >= :since ORDER BY created_at"
+)
+#: Only a pending attempt is settled: the sweep may have marked it unknown meanwhile. A
+#: pending attempt has no error code or provider ids yet, so setting all of them is safe.
+_SETTLE = statement(
+    "UPDATE call_attempts SET status = :status, updated_at = :updated_at, "
+    "response_status = :response_status, response_body = :response_body, "
+    "expires_at = CASE WHEN substr(idempotency_key, 1, 5) = 'auto:' THEN :auto_expires_at "
+    "ELSE expires_at END, "
+    "idempotency_key = CASE WHEN :release THEN NULL ELSE idempotency_key END, "
+    "error_code = :error_code, conversation_id = :conversation_id, "
+    "provider_call_sid = :provider_call_sid "
+    "WHERE call_sid = :call_sid AND status = 'pending'"
+)
 
 
 def fingerprint(body: Mapping[str, Any], *, target: str) -> str:
@@ -98,6 +152,44 @@ class NewAttempt:
     template_versions: Mapping[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What opening an attempt needs to know of another one (a row of ``_HELD_COLUMNS``)."""
+
+    id: int
+    call_sid: str
+    status: str
+    fingerprint: str | None
+    request_digest: str | None
+    response_status: int | None
+    response_body: str | None
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_values(cls, connection: DirectConnection, values: Sequence[Any]) -> _Held:
+        """Read a row of ``_HELD_COLUMNS``."""
+        row_id, call_sid, status, fp, digest, response_status, body, expires, created, updated = (
+            values
+        )
+        created_at, updated_at = connection.time(created), connection.time(updated)
+        if created_at is None or updated_at is None:
+            raise ValueError(f"attempt {call_sid} has no timestamps")
+        return cls(
+            id=row_id,
+            call_sid=call_sid,
+            status=status,
+            fingerprint=fp,
+            request_digest=digest,
+            response_status=response_status,
+            response_body=body,
+            expires_at=connection.time(expires),
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+
+
 @dataclass(frozen=True)
 class Replay:
     """The key was answered before: answer what was answered then."""
@@ -135,6 +227,7 @@ class Attempts:
         self, *, session_factory: async_sessionmaker[AsyncSession], policy: AttemptPolicy
     ) -> None:
         self._sessions = session_factory
+        self._engine = engine_of(session_factory)
         self.policy = policy
         #: Settlements the database refused (call_sid -> values): replayed from here and
         #: written again by the sweep, so a stalled database loses no provider ids.
@@ -157,11 +250,15 @@ class Attempts:
         key = attempt.key
         if key is None and self.policy.dedupe_window:
             key = AUTO_PREFIX + attempt.fingerprint
+        # On PostgreSQL the per-number checks need the insert, the advisory lock and their
+        # reads in one transaction; without them each statement is atomic on its own. SQLite
+        # always opens one at the insert, which also takes its single write lock.
+        checks = self.policy.limit.enabled or bool(self.policy.min_interval)
         # A concurrent release or takeover can make one pass lose the race; the next one sees it.
         for _ in range(3):
             try:
-                async with self._sessions() as session, session.begin():
-                    done, replay = await self._try_open(session, attempt, key)
+                async with direct(self._engine, transaction=checks) as connection:
+                    done, replay = await self._try_open(connection, attempt, key)
             except _Replayed as replayed:  # the insert is rolled back: this request is a repeat
                 return replayed.replay
             if done:
@@ -173,33 +270,24 @@ class Attempts:
         )
 
     async def _try_open(
-        self, session: AsyncSession, attempt: NewAttempt, key: str | None
+        self, connection: DirectConnection, attempt: NewAttempt, key: str | None
     ) -> tuple[bool, Replay | None]:
         now = utcnow()
-        if (self.policy.limit.enabled or self.policy.min_interval) and is_postgresql(session):
+        checks = self.policy.limit.enabled or self.policy.min_interval
+        if checks and connection.is_postgresql:
             # One transaction per number at a time, across processes. SQLite needs no lock:
             # the insert that follows takes its single write lock.
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:number))"),
-                {"number": attempt.phone_e164},
-            )
-        if await _insert(session, attempt, key, now, self._expiry(key, now)):
-            await self._check_number(session, attempt, now)
+            await connection.rows(_ADVISORY_LOCK, {"number": attempt.phone_e164})
+        if await _insert(connection, attempt, key, now, self._expiry(key, now)):
+            if checks:
+                await self._check_number(connection, attempt, now)
             return True, None
-        held = await session.scalar(
-            select(CallAttempt).where(
-                CallAttempt.caller == attempt.caller, CallAttempt.idempotency_key == key
-            )
-        )
-        if held is None:
+        rows = await connection.rows(_HELD, {"caller": attempt.caller, "key": key})
+        if not rows:
             return False, None
+        held = _Held.from_values(connection, rows[0])
         if held.status != PENDING and held.expires_at is not None and held.expires_at <= now:
-            # Compare-and-swap on the key: of two racing takeovers exactly one frees it.
-            await session.execute(
-                update(CallAttempt)
-                .where(CallAttempt.id == held.id, CallAttempt.idempotency_key == key)
-                .values(idempotency_key=None)
-            )
+            await connection.rows(_RELEASE, {"id": held.id, "key": key})
             return False, None
         if held.fingerprint != attempt.fingerprint:
             raise ApiError(
@@ -210,11 +298,7 @@ class Attempts:
         if (replay := self._answer(held)) is not None:
             return True, replay
         if held.created_at + self.policy.stale_after <= now:
-            await session.execute(
-                update(CallAttempt)
-                .where(CallAttempt.id == held.id, CallAttempt.status == PENDING)
-                .values(**self._abandoned(now))
-            )
+            await connection.rows(_ABANDON, {**self._abandoned(now), "id": held.id})
             return True, Replay(504, abandoned_error(held.call_sid).body())
         raise ApiError(
             409,
@@ -225,7 +309,7 @@ class Attempts:
             call_sid=held.call_sid,
         )
 
-    def _answer(self, row: CallAttempt) -> Replay | None:
+    def _answer(self, row: _Held) -> Replay | None:
         """The stored answer of an attempt, None while it has none (pending)."""
         if row.status != PENDING:
             return _replay(row)
@@ -234,7 +318,7 @@ class Attempts:
         return None
 
     async def _check_number(
-        self, session: AsyncSession, attempt: NewAttempt, now: datetime
+        self, connection: DirectConnection, attempt: NewAttempt, now: datetime
     ) -> None:
         """Refuse a second call to a number that was rung, or may have been, moments ago.
 
@@ -242,14 +326,11 @@ class Attempts:
         answer (409 while it is pending), another one is refused with 429 and Retry-After.
         """
         interval = self.policy.min_interval
+        number = {"phone": attempt.phone_e164, "call_sid": attempt.call_sid}
         latest = None
         if interval:
-            latest = await session.scalar(
-                _may_have_rung(attempt)
-                .where(or_(CallAttempt.status == PENDING, CallAttempt.updated_at > now - interval))
-                .order_by(CallAttempt.created_at.desc())
-                .limit(1)
-            )
+            rows = await connection.rows(_LATEST_TO_NUMBER, {**number, "since": now - interval})
+            latest = _Held.from_values(connection, rows[0]) if rows else None
         if latest is not None:
             replay = self._answer(latest)
             if latest.request_digest == attempt.request_digest and replay is not None:
@@ -271,13 +352,11 @@ class Attempts:
             )
         if self.policy.limit.enabled:
             since = now - timedelta(minutes=self.policy.limit.minutes)
-            rows = await session.scalars(
-                _may_have_rung(attempt)
-                .with_only_columns(CallAttempt.created_at)
-                .where(CallAttempt.created_at >= since)
-                .order_by(CallAttempt.created_at)
-            )
-            if error := cooldown_error(list(rows.all()), self.policy.limit, now=now):
+            rows = await connection.rows(_RUNG_SINCE, {**number, "since": since})
+            created = [connection.time(row[0]) for row in rows]
+            if error := cooldown_error(
+                [moment for moment in created if moment is not None], self.policy.limit, now=now
+            ):
                 raise error
 
     def _expiry(self, key: str | None, now: datetime) -> datetime | None:
@@ -318,43 +397,51 @@ class Attempts:
         )
 
     async def _settle(
-        self, call_sid: str, *, status: str, answer: tuple[int, Mapping[str, Any]], **ids: Any
+        self,
+        call_sid: str,
+        *,
+        status: str,
+        answer: tuple[int, Mapping[str, Any]],
+        error_code: str | None = None,
+        conversation_id: str | None = None,
+        provider_call_sid: str | None = None,
     ) -> None:
         now = utcnow()
-        auto = CallAttempt.idempotency_key.startswith(AUTO_PREFIX)
         values: dict[str, Any] = {
+            "call_sid": call_sid,
             "status": status,
             "updated_at": now,
             "response_status": answer[0],
             "response_body": json.dumps(dict(answer[1])),
             # The dedupe window runs from the answer, so a slow call still blocks repeats; an
-            # answer that may have rung blocks a blind resend for the key's full lifetime.
-            "expires_at": case(
-                (auto, now + (self.policy.dedupe_window if status == PLACED else self.policy.ttl)),
-                else_=CallAttempt.expires_at,
-            ),
-            **ids,
+            # answer that may have rung blocks a blind resend for the key's full lifetime
+            # (keys derived from the body only: a client's key keeps its own lifetime).
+            "auto_expires_at": now
+            + (self.policy.dedupe_window if status == PLACED else self.policy.ttl),
+            # A failure that cannot have rung frees the key for the same request.
+            "release": status == FAILED,
+            "error_code": error_code,
+            "conversation_id": conversation_id,
+            "provider_call_sid": provider_call_sid,
         }
-        if status == FAILED:
-            values["idempotency_key"] = None
         try:
-            await self._write(call_sid, values)
+            await self._write(values)
         except Exception:
             # The caller must still get the provider's answer. The key's replays come from
             # memory until the sweep manages to write it; the attempt stays pending meanwhile.
+            ids = {
+                name: values[name]
+                for name in ("error_code", "conversation_id", "provider_call_sid")
+                if values[name] is not None
+            }
             logger.exception(
                 "❌ call %s: its outcome %s was not recorded (%s)", call_sid, status, ids
             )
             self._unsettled[call_sid] = values
 
-    async def _write(self, call_sid: str, values: dict[str, Any]) -> None:
-        async with self._sessions() as session, session.begin():
-            # Only a pending attempt is settled: the sweep may have marked it unknown meanwhile.
-            await session.execute(
-                update(CallAttempt)
-                .where(CallAttempt.call_sid == call_sid, CallAttempt.status == PENDING)
-                .values(**values)
-            )
+    async def _write(self, values: Mapping[str, Any]) -> None:
+        async with direct(self._engine) as connection:
+            await connection.rows(_SETTLE, values)
 
     async def sweep(self) -> int:
         """Settle every attempt left ``pending`` past `stale_after` (its process died).
@@ -363,7 +450,7 @@ class Attempts:
         the full key lifetime, so a retry replays that answer instead of dialling again.
         """
         for call_sid, values in list(self._unsettled.items()):
-            await self._write(call_sid, values)
+            await self._write(values)
             del self._unsettled[call_sid]
         now = utcnow()
         async with self._sessions() as session, session.begin():
@@ -393,52 +480,42 @@ class Attempts:
         return [_record(row) for row in rows]
 
 
+_ADVISORY_LOCK = statement("SELECT pg_advisory_xact_lock(hashtext(:number))")
+
+
 async def _insert(
-    session: AsyncSession,
+    connection: DirectConnection,
     attempt: NewAttempt,
     key: str | None,
     now: datetime,
     expires_at: datetime | None,
 ) -> bool:
     """Insert the pending attempt unless another holds its key; whether it was inserted."""
-    statement = (
-        insert_on_conflict(session, CallAttempt)
-        .values(
-            call_sid=attempt.call_sid,
-            provider=attempt.provider,
-            caller=attempt.caller,
-            driver_id=attempt.driver_id,
-            driver_name=attempt.driver_name,
-            phone_e164=attempt.phone_e164,
-            trip_id=attempt.trip_id,
-            status=PENDING,
-            triggers_count=attempt.triggers_count,
-            simulated=attempt.simulated,
-            idempotency_key=key,
-            fingerprint=attempt.fingerprint,
-            request_digest=attempt.request_digest,
-            prompt=attempt.prompt,
-            template_versions=json.dumps(dict(attempt.template_versions), sort_keys=True),
-            created_at=now,
-            updated_at=now,
-            expires_at=expires_at,
-        )
-        .on_conflict_do_nothing(index_elements=["caller", "idempotency_key"])
-        .returning(CallAttempt.id)
+    rows = await connection.rows(
+        _INSERT,
+        {
+            "call_sid": attempt.call_sid,
+            "provider": attempt.provider,
+            "caller": attempt.caller,
+            "driver_id": attempt.driver_id,
+            "driver_name": attempt.driver_name,
+            "phone_e164": attempt.phone_e164,
+            "trip_id": attempt.trip_id,
+            "triggers_count": attempt.triggers_count,
+            "simulated": attempt.simulated,
+            "idempotency_key": key,
+            "fingerprint": attempt.fingerprint,
+            "request_digest": attempt.request_digest,
+            "prompt": attempt.prompt,
+            "template_versions": json.dumps(dict(attempt.template_versions), sort_keys=True),
+            "now": now,
+            "expires_at": expires_at,
+        },
     )
-    return (await session.execute(statement)).scalar_one_or_none() is not None
+    return bool(rows)
 
 
-def _may_have_rung(attempt: NewAttempt) -> Select[CallAttempt]:
-    """Other attempts to the attempt's number that may have rung it."""
-    return select(CallAttempt).where(
-        CallAttempt.phone_e164 == attempt.phone_e164,
-        CallAttempt.status.in_(MAY_HAVE_RUNG),
-        CallAttempt.call_sid != attempt.call_sid,
-    )
-
-
-def _replay(row: CallAttempt) -> Replay:
+def _replay(row: _Held) -> Replay:
     if row.response_body is None:
         return Replay(504, abandoned_error(row.call_sid).body())
     return Replay(row.response_status or 200, json.loads(row.response_body))

@@ -7,7 +7,12 @@ database a test or a deployment runs against is always the migrated one.
 from __future__ import annotations
 
 import logging
+import re
 import select
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,7 @@ from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -30,13 +35,18 @@ __all__ = [
     "PROJECT_ROOT",
     "SQLITE_BUSY_TIMEOUT_SECONDS",
     "SQLITE_QUEUE_TIMEOUT_SECONDS",
+    "DirectConnection",
+    "Statement",
     "create_engine",
     "create_session_factory",
+    "direct",
+    "engine_of",
     "ensure_sqlite_directory",
     "insert_on_conflict",
     "is_postgresql",
     "is_sqlite_url",
     "make_alembic_config",
+    "statement",
     "upgrade_database",
 ]
 
@@ -244,3 +254,157 @@ def upgrade_database(url: str) -> None:
     ensure_sqlite_directory(url)
     logger.info("Migrating database %s to head", make_url(url).render_as_string())
     command.upgrade(make_alembic_config(url), "head")
+
+
+# The hot path of a call (its trip, the template stamp, opening and settling its attempt) talks
+# to the driver directly. Through SQLAlchemy every statement paid for the ORM session, the
+# statement's cache key and, on SQLite, four hops to aiosqlite's thread (cursor, execute,
+# fetch, close) with the GIL changing hands each time: together half the CPU of a call. Here a
+# statement is hand-written once, sent as it is (one hop to aiosqlite's thread; asyncpg's own
+# prepared-statement cache) and its few values converted by hand.
+
+_PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+#: How SQLAlchemy's SQLite DATETIME stores a timestamp (naive UTC, always with microseconds):
+#: rows written here and by the ORM must compare and sort as the same strings.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A hand-written statement with ``:name`` parameters, in each driver's own form."""
+
+    #: For sqlite3, which takes ``:name`` parameters from a mapping as they are.
+    sqlite: str
+    #: For asyncpg, which wants ``$1, $2, ...``.
+    postgresql: str
+    #: The names in ``$n`` order.
+    names: tuple[str, ...]
+
+
+def statement(sql: str) -> Statement:
+    """Prepare a hand-written statement for both drivers (once, at import).
+
+    Args:
+        sql: Portable SQL with ``:name`` parameters (no ``:`` in literals).
+    """
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return Statement(sqlite=sql, postgresql=_PARAMETER.sub(number, sql), names=tuple(names))
+
+
+class DirectConnection:
+    """One pooled connection used through its driver, for the few statements of a call.
+
+    Rows come back as tuples of the driver's values; `time` reads a stored timestamp.
+    """
+
+    is_postgresql = False
+
+    async def rows(
+        self, statement: Statement, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
+        """Run one statement; its rows (none for a write without ``RETURNING``)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def time(value: Any) -> datetime | None:
+        """A stored timestamp as an aware UTC datetime (``None`` stays ``None``)."""
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite: naive UTC text
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        raise TypeError(f"expected a timestamp from the database, got {type(value).__name__}")
+
+
+class _SQLiteConnection(DirectConnection):
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    async def rows(
+        self, statement: Statement, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
+        values = {name: _sqlite_value(value) for name, value in (parameters or {}).items()}
+        # One hop: aiosqlite runs execute and fetchall together in its thread.
+        return list(await self._driver.execute_fetchall(statement.sqlite, values))
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        return value.astimezone(UTC).strftime(_SQLITE_TIME)
+    return value
+
+
+class _PostgresConnection(DirectConnection):
+    is_postgresql = True
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    async def rows(
+        self, statement: Statement, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Sequence[Any]]:
+        values = parameters or {}
+        return await self._driver.fetch(  # type: ignore[no-any-return]
+            statement.postgresql, *(values[name] for name in statement.names)
+        )
+
+
+def engine_of(session_factory: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a session factory from :func:`create_session_factory` is bound to."""
+    bind = session_factory.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the session factory is not bound to an AsyncEngine")
+    return bind
+
+
+@asynccontextmanager
+async def direct(
+    engine: AsyncEngine, *, transaction: bool = False
+) -> AsyncIterator[DirectConnection]:
+    """Check out a pooled connection for driver-level statements; commit when the block ends.
+
+    The connection comes from the engine's pool, so SQLite keeps its one in-process writer and
+    PostgreSQL its checkout checks. On SQLite a write opens the transaction (sqlite3 begins
+    one before the first write, as under SQLAlchemy) and it is committed at the end; on an
+    error it is rolled back when the connection returns to the pool. On PostgreSQL each
+    statement commits on its own unless ``transaction`` asks for one around the block.
+
+    Args:
+        engine: The app's engine.
+        transaction: PostgreSQL: run the block in one transaction (SQLite always does from
+            its first write).
+    """
+    async with engine.connect() as connection:
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        try:
+            if engine.dialect.name == "postgresql":
+                if transaction:
+                    async with driver.transaction():
+                        yield _PostgresConnection(driver)
+                else:
+                    yield _PostgresConnection(driver)
+            else:
+                yield _SQLiteConnection(driver)
+                if driver.in_transaction:
+                    await driver.commit()
+        except Exception:
+            await _invalidate_if_dead(connection, driver)
+            raise
+
+
+async def _invalidate_if_dead(connection: AsyncConnection, driver: Any) -> None:
+    # SQLAlchemy invalidates a connection whose statement failed because it died; statements
+    # sent past it must do the same, or the pool would hand the dead connection out again.
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        await connection.invalidate()

@@ -28,6 +28,7 @@ from voice_providers import (
 
 from .attempts import Attempts, NewAttempt, fingerprint
 from .config import Settings
+from .database import direct, engine_of
 from .errors import ApiError, api_error_for, phone_error
 from .judging import Thresholds
 from .limits import CallGate
@@ -118,7 +119,7 @@ class ViolationCallService:
         self.templates = templates
         self.metrics = metrics or CallMetrics()
         self.simulated = simulated
-        self._sessions = session_factory
+        self._engine = engine_of(session_factory)
         self.attempts = attempts
         self.gate = gate
 
@@ -283,11 +284,11 @@ class ViolationCallService:
             trip_id: The violations' trip id (or the request's).
             fallback: The request-level trip id.
         """
-        async with self._sessions() as session:
+        async with direct(self._engine) as connection:
             trip: TripData = await get_trip_data_for_violations(
-                session, trip_id=trip_id, fallback_trip_id=fallback, driver_id=driver.driverId
+                connection, trip_id=trip_id, fallback_trip_id=fallback, driver_id=driver.driverId
             )
-            templates = await self.templates.current(session)
+            templates = await self.templates.current(connection)
         return build_prompt(
             driver.driverName,
             driver.violations.violationDetails,

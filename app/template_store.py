@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from .database import DirectConnection, direct, engine_of, statement
 from .db_models import DriverPrompt
 from .default_prompts import DEFAULT_TEMPLATES, TEMPLATE_NAMES, TemplateKind
 from .prompts import (
@@ -217,7 +218,13 @@ def _built_in(name: str) -> TemplateVersion:
     )
 
 
-_NEWEST_IDS = select(func.max(DriverPrompt.id)).group_by(DriverPrompt.name)
+#: What tells a process whether its cached templates are current: ids only grow.
+_STAMP = statement("SELECT max(id) FROM driver_prompts")
+#: The newest row of every name.
+_NEWEST = statement(
+    "SELECT name, version, text, unconfirmed_text, description, created_by, created_at "
+    "FROM driver_prompts WHERE id IN (SELECT max(id) FROM driver_prompts GROUP BY name)"
+)
 
 
 class TemplateStore:
@@ -233,20 +240,20 @@ class TemplateStore:
         #: How often the templates were read in full (tests show the cache works).
         self.loads = 0
 
-    async def current(self, session: AsyncSession | None = None) -> PromptTemplates:
+    async def current(self, connection: DirectConnection | None = None) -> PromptTemplates:
         """The current version of every template, from the cache while it is current.
 
         Args:
-            session: An open session to reuse; a new one otherwise.
+            connection: An open connection to reuse (a call's); a new one otherwise.
         """
-        if session is None:
-            async with self._sessions() as own:
+        if connection is None:
+            async with direct(engine_of(self._sessions)) as own:
                 return await self.current(own)
-        stamp = await session.scalar(select(func.max(DriverPrompt.id)))
+        stamp = (await connection.rows(_STAMP))[0][0]
         cached = self._cached
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        latest = await self._latest(session)
+        latest = await self._latest(connection)
         templates = PromptTemplates.from_templates(
             [latest[name].as_prompt_template() for name in TEMPLATE_NAMES]
         )
@@ -254,20 +261,35 @@ class TemplateStore:
         self._cached = (stamp, templates)
         return templates
 
-    async def _latest(self, session: AsyncSession) -> dict[str, TemplateVersion]:
-        rows = await session.scalars(
-            select(DriverPrompt).where(
-                DriverPrompt.id.in_(_NEWEST_IDS), DriverPrompt.name.in_(TEMPLATE_NAMES)
-            )
-        )
-        found = {row.name: _version(row) for row in rows}
+    async def _latest(self, connection: DirectConnection) -> dict[str, TemplateVersion]:
+        found: dict[str, TemplateVersion] = {}
+        for (
+            name,
+            version,
+            text,
+            unconfirmed,
+            description,
+            author,
+            created_at,
+        ) in await connection.rows(_NEWEST):
+            if name in TEMPLATE_NAMES:
+                found[name] = TemplateVersion(
+                    name=name,
+                    kind=_kind(name),
+                    version=version,
+                    text=text,
+                    unconfirmed_text=unconfirmed,
+                    description=description,
+                    created_by=author,
+                    created_at=connection.time(created_at),
+                )
         # A known name with no row (deleted by hand) falls back to the built-in text.
         return {name: found.get(name) or _built_in(name) for name in TEMPLATE_NAMES}
 
     async def latest(self) -> list[TemplateVersion]:
         """The current version of every known template, in the built-in order."""
-        async with self._sessions() as session:
-            latest = await self._latest(session)
+        async with direct(engine_of(self._sessions)) as connection:
+            latest = await self._latest(connection)
         return [latest[name] for name in TEMPLATE_NAMES]
 
     async def history(self, name: str) -> list[TemplateVersion]:

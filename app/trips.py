@@ -14,14 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Self
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.database import insert_on_conflict
+from app.database import DirectConnection, insert_on_conflict, statement
 from app.db_models import Trip
 from app.timeutil import utcnow
 
 __all__ = [
+    "LATEST_TRIP",
+    "TRIP_BY_ID",
     "TRIP_CSV_COLUMNS",
     "TripData",
     "TripImportError",
@@ -47,6 +48,17 @@ TRIP_CSV_COLUMNS: Final = (
 
 _TRUE_WORDS: Final = frozenset({"true", "yes", "1"})
 _FALSE_WORDS: Final = frozenset({"false", "no", "0"})
+_TRIP_FIELDS: Final = (*TRIP_CSV_COLUMNS, "updated_at")
+_SELECT_TRIP: Final = f"SELECT {', '.join(_TRIP_FIELDS)} FROM trips"  # noqa: S608 - constants
+#: One trip by id (a primary-key lookup).
+TRIP_BY_ID: Final = statement(f"{_SELECT_TRIP} WHERE trip_id = :trip_id")
+#: A driver's most recent trip; trip_id breaks ties between rows imported in the same second.
+#: One step of ix_trips_driver_latest (migration 0005), however long the driver's history.
+LATEST_TRIP: Final = statement(
+    f"{_SELECT_TRIP} WHERE driver_id = :driver_id ORDER BY updated_at DESC, trip_id DESC LIMIT 1"
+)
+_BOOLEAN_FIELDS: Final = frozenset({"out_of_route", "trailer_check_ok"})
+
 # Well under SQLite's and asyncpg's bound-parameter limits (12 columns per row).
 _INSERT_CHUNK_ROWS: Final = 500
 
@@ -74,26 +86,18 @@ class TripData:
         return cls()
 
     @classmethod
-    def from_row(cls, trip: Trip) -> Self:
-        """Copy a ``trips`` row into a detached, immutable value.
+    def from_values(cls, values: Sequence[Any]) -> Self:
+        """Build from a row of :data:`TRIP_BY_ID` or :data:`LATEST_TRIP` (driver values).
 
         Args:
-            trip: The ORM row.
+            values: The row, in the statements' column order.
         """
-        return cls(
-            trip_id=trip.trip_id,
-            driver_id=trip.driver_id,
-            set_point_f=trip.set_point_f,
-            current_temp_f=trip.current_temp_f,
-            fuel_percent=trip.fuel_percent,
-            out_of_route=trip.out_of_route,
-            trailer_check_ok=trip.trailer_check_ok,
-            current_location=trip.current_location,
-            start_odometer_miles=trip.start_odometer_miles,
-            current_odometer_miles=trip.current_odometer_miles,
-            sub_status=trip.sub_status,
-            updated_at=trip.updated_at,
-        )
+        fields: dict[str, Any] = dict(zip(_TRIP_FIELDS, values, strict=True))
+        for name in _BOOLEAN_FIELDS:  # SQLite answers 0/1
+            if fields[name] is not None:
+                fields[name] = bool(fields[name])
+        fields["updated_at"] = DirectConnection.time(fields["updated_at"])
+        return cls(**fields)
 
     @property
     def miles_driven(self) -> float | None:
@@ -116,7 +120,7 @@ def _clean_id(value: str | None) -> str | None:
 
 
 async def get_trip_data_for_violations(
-    session: AsyncSession,
+    connection: DirectConnection,
     *,
     trip_id: str | None,
     fallback_trip_id: str | None,
@@ -129,7 +133,7 @@ async def get_trip_data_for_violations(
     that belongs to another driver is still used, with a warning: the dispatcher named it.
 
     Args:
-        session: An open session.
+        connection: A connection from :func:`app.database.direct` (one statement per try).
         trip_id: The trip named in the violations; ``""`` or ``None`` means none.
         fallback_trip_id: The request-level trip id; ``""`` or ``None`` means none.
         driver_id: The driver being called.
@@ -142,10 +146,11 @@ async def get_trip_data_for_violations(
         wanted = _clean_id(candidate)
         if wanted is None:
             continue
-        trip = await session.get(Trip, wanted)
-        if trip is None:
+        rows = await connection.rows(TRIP_BY_ID, {"trip_id": wanted})
+        if not rows:
             logger.info("Trip %s (from %s) not found", wanted, source)
             continue
+        trip = TripData.from_values(rows[0])
         if trip.driver_id != driver_id:
             logger.warning(
                 "Trip %s belongs to driver %s, not %s; using it because the request names it",
@@ -153,20 +158,15 @@ async def get_trip_data_for_violations(
                 trip.driver_id,
                 driver_id,
             )
-        return TripData.from_row(trip)
+        return trip
 
     driver = _clean_id(driver_id)
     if driver is not None:
-        latest = await session.scalar(
-            select(Trip)
-            .where(Trip.driver_id == driver)
-            # trip_id breaks ties between rows imported in the same second.
-            .order_by(Trip.updated_at.desc(), Trip.trip_id.desc())
-            .limit(1)
-        )
-        if latest is not None:
+        rows = await connection.rows(LATEST_TRIP, {"driver_id": driver})
+        if rows:
+            latest = TripData.from_values(rows[0])
             logger.info("Using driver %s's most recent trip %s", driver, latest.trip_id)
-            return TripData.from_row(latest)
+            return latest
 
     logger.info("No trip data for driver %s; the prompt will use generic sentences", driver_id)
     return TripData.empty()

@@ -5,17 +5,30 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import app.database
-from app.database import create_engine, create_session_factory
+from app.database import (
+    DirectConnection,
+    create_engine,
+    create_session_factory,
+    direct,
+    engine_of,
+    statement,
+)
+from app.db_models import Trip
 from tests.support import postgres_engine, postgres_url
 
 #: Concurrent write transactions in the single-writer test.
 WRITERS = 20
+_DIRECT_INSERT_TRIP = statement(
+    "INSERT INTO trips (trip_id, driver_id, updated_at) VALUES (:trip, 'DRV-1', :at)"
+)
 _INSERT_TRIP = text(
     "INSERT INTO trips (trip_id, driver_id, updated_at) VALUES (:trip, 'DRV-1', '2026-01-01')"
 )
@@ -148,3 +161,94 @@ async def test_sqlite_connection_returns_to_the_pool_without_an_open_transaction
     finally:
         await engine.dispose()
     assert trips == ["T-committed"]
+
+
+def test_statement_numbers_parameters_for_asyncpg_and_keeps_casts() -> None:
+    """A repeated name keeps its number; ``::`` casts and the sqlite form stay as written."""
+    prepared = statement("SELECT :a, :b::text, :a WHERE x = :c")
+    assert prepared.sqlite == "SELECT :a, :b::text, :a WHERE x = :c"
+    assert prepared.postgresql == "SELECT $1, $2::text, $1 WHERE x = $3"
+    assert prepared.names == ("a", "b", "c")
+
+
+def test_direct_time_refuses_what_is_not_a_timestamp() -> None:
+    """A stored value that is no timestamp is a schema bug, not a time to guess."""
+    with pytest.raises(TypeError, match="expected a timestamp"):
+        DirectConnection.time(12)
+    naive = datetime(2026, 1, 1, 12, 0)
+    assert DirectConnection.time(naive) == naive.replace(tzinfo=UTC)
+    assert DirectConnection.time(None) is None
+
+
+async def test_engine_of_refuses_an_unbound_session_factory() -> None:
+    """The hot path needs the engine; a factory without one is a wiring bug."""
+    with pytest.raises(TypeError, match="not bound"):
+        engine_of(async_sessionmaker())
+
+
+async def test_direct_sqlite_writes_timestamps_the_orm_reads_and_refuses_naive_ones(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Rows written through the driver read back through SQLAlchemy; naive times are refused."""
+    path = tmp_path / "direct.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    try:
+        async with direct(engine) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-direct", "at": moment})
+        with pytest.raises(ValueError, match="naive datetime"):
+            async with direct(engine) as connection:
+                await connection.rows(
+                    _DIRECT_INSERT_TRIP,
+                    {"trip": "T-naive", "at": datetime(2026, 1, 1)},
+                )
+        async with create_session_factory(engine)() as session:
+            stored = await session.get(Trip, "T-direct")
+            naive = await session.get(Trip, "T-naive")
+    finally:
+        await engine.dispose()
+    assert stored is not None
+    assert stored.updated_at == moment
+    assert naive is None
+
+
+async def test_direct_sqlite_block_that_fails_leaves_nothing_written(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A write before an error in the block is rolled back when the connection returns."""
+    path = tmp_path / "direct-rollback.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+    try:
+        with pytest.raises(RuntimeError, match="after the write"):
+            async with direct(engine) as connection:
+                await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-undone", "at": moment})
+                raise RuntimeError("after the write")
+        async with direct(engine) as connection:
+            rows = await connection.rows(statement("SELECT count(*) FROM trips"))
+    finally:
+        await engine.dispose()
+    assert rows[0][0] == 0
+
+
+@pytest.mark.postgres
+async def test_direct_postgres_connection_that_died_mid_use_is_not_reused(
+    postgres_database: str,
+) -> None:
+    """A statement on a connection killed while checked out fails; the next block gets a new one."""
+    engine = create_engine(postgres_url(postgres_database))
+    pid = statement("SELECT pg_backend_pid()")
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - asyncpg's own disconnect error
+            async with direct(engine) as connection:
+                first = (await connection.rows(pid))[0][0]
+                await _terminate(postgres_database, int(first))
+                await asyncio.sleep(0.05)
+                await connection.rows(pid)
+        async with direct(engine, transaction=True) as connection:
+            second = (await connection.rows(pid))[0][0]
+    finally:
+        await engine.dispose()
+    assert second != first

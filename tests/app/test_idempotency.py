@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.attempts import ABANDONED, UNKNOWN, fingerprint
+from app.attempts import ABANDONED, UNKNOWN, _Held, fingerprint
+from app.database import DirectConnection
 from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import (
     API_KEY,
@@ -426,3 +427,10 @@ async def test_abandoned_call_without_a_key_keeps_blocking_identical_requests(
     assert again.status_code == 504
     assert again.headers[REPLAYED] == "true"
     assert dialled == 1
+
+
+def test_attempt_row_without_its_timestamps_is_refused() -> None:
+    """A stored attempt without created_at/updated_at (NOT NULL columns) is a schema bug."""
+    row = (1, "vc_x", "pending", None, None, None, None, None, None, None)
+    with pytest.raises(ValueError, match="no timestamps"):
+        _Held.from_values(DirectConnection(), row)

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.database import direct, engine_of
 from app.default_prompts import DEFAULT_TEMPLATES, TemplateKind
 from app.judging import PointStatus, Thresholds, judge
 from app.prompts import BuiltPrompt, Point, PromptTemplates, build_prompt, match_template
@@ -76,10 +77,10 @@ async def example_trips(
 ) -> dict[str, TripData]:
     """The two trips of the examples' trips.csv, imported and read back like a call does."""
     await import_trips_csv(session_factory, DEMO_DATA / "trips.csv")
-    async with session_factory() as session:
+    async with direct(engine_of(session_factory)) as connection:
         return {
             trip_id: await get_trip_data_for_violations(
-                session, trip_id=trip_id, fallback_trip_id=None, driver_id="nobody"
+                connection, trip_id=trip_id, fallback_trip_id=None, driver_id="nobody"
             )
             for trip_id in ("TRP-883120", "TRP-883121")
         }

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.database import create_engine, create_session_factory
+from app.database import create_engine, direct, engine_of
 from app.db_models import Trip
 from app.trips import (
+    LATEST_TRIP,
     TRIP_CSV_COLUMNS,
     TripData,
     TripImportError,
@@ -60,9 +61,9 @@ async def _lookup(
     fallback_trip_id: str | None = None,
     driver_id: str = "DRV-1",
 ) -> TripData:
-    async with session_factory() as session:
+    async with direct(engine_of(session_factory)) as connection:
         return await get_trip_data_for_violations(
-            session, trip_id=trip_id, fallback_trip_id=fallback_trip_id, driver_id=driver_id
+            connection, trip_id=trip_id, fallback_trip_id=fallback_trip_id, driver_id=driver_id
         )
 
 
@@ -379,24 +380,12 @@ async def test_drivers_latest_trip_is_read_from_the_index_without_sorting(
     path = tmp_path / "plan.sqlite3"
     shutil.copyfile(sqlite_template, path)
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    statements: list[tuple[str, Any]] = []
-
-    def remember(*args: Any) -> None:
-        statements.append((args[2], args[3]))  # statement, parameters
-
-    event.listen(engine.sync_engine, "before_cursor_execute", remember)
     try:
-        sessions = create_session_factory(engine)
-        async with sessions() as session:
-            await get_trip_data_for_violations(
-                session, trip_id=None, fallback_trip_id=None, driver_id="DRV-10482"
-            )
-        lookup, parameters = next(s for s in statements if "ORDER BY" in s[0])
         async with engine.connect() as connection:
             plan = " | ".join(
                 str(row[-1])
                 for row in await connection.exec_driver_sql(
-                    "EXPLAIN QUERY PLAN " + lookup, parameters
+                    "EXPLAIN QUERY PLAN " + LATEST_TRIP.sqlite, {"driver_id": "DRV-10482"}
                 )
             )
     finally:
