@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import httpx
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -30,6 +30,9 @@ _CALL_LIMIT = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*", re.ASCII)
 #: of minutes overflows the date arithmetic of every call.
 MAX_CALLS_PER_WINDOW = 1000
 MAX_WINDOW_MINUTES = 30 * 24 * 60
+
+#: A float setting that refuses `inf` and `nan` (see the bounds in `Settings`).
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 @dataclass(frozen=True)
@@ -79,36 +82,22 @@ class Settings(BaseSettings):
     pending_timeout_seconds: int = Field(default=300, ge=60, le=24 * 3600)
     # Create-call requests in flight per process (not live conversations): see app/limits.py.
     max_concurrent_calls: int = Field(default=1000, ge=1, le=10_000)
-    call_queue_timeout_seconds: float = Field(default=2.0, ge=0, le=60, allow_inf_nan=False)
+    call_queue_timeout_seconds: Finite = Field(default=2.0, ge=0, le=60)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     # Judging points against the trip (app/judging.py).
-    temp_tolerance_f: float = Field(default=2.0, ge=0, allow_inf_nan=False)
-    required_fuel_percent: float = Field(default=50.0, ge=0, le=100, allow_inf_nan=False)
+    temp_tolerance_f: Finite = Field(default=2.0, ge=0)
+    required_fuel_percent: Finite = Field(default=50.0, ge=0, le=100)
 
     retry_attempts: int = Field(default=defaults.RETRY_ATTEMPTS, ge=1, le=10)
-    retry_wait_initial: float = Field(
-        default=defaults.RETRY_WAIT_INITIAL, ge=0, le=60, allow_inf_nan=False
-    )
-    retry_wait_max: float = Field(
-        default=defaults.RETRY_WAIT_MAX, ge=0, le=300, allow_inf_nan=False
-    )
-    retry_wait_jitter: float = Field(
-        default=defaults.RETRY_WAIT_JITTER, ge=0, le=60, allow_inf_nan=False
-    )
-    retry_after_cap: float = Field(
-        default=defaults.RETRY_AFTER_CAP, ge=0, le=300, allow_inf_nan=False
-    )
-    retry_timeout: float = Field(default=defaults.RETRY_TIMEOUT, gt=0, le=600, allow_inf_nan=False)
+    retry_wait_initial: Finite = Field(default=defaults.RETRY_WAIT_INITIAL, ge=0, le=60)
+    retry_wait_max: Finite = Field(default=defaults.RETRY_WAIT_MAX, ge=0, le=300)
+    retry_wait_jitter: Finite = Field(default=defaults.RETRY_WAIT_JITTER, ge=0, le=60)
+    retry_after_cap: Finite = Field(default=defaults.RETRY_AFTER_CAP, ge=0, le=300)
+    retry_timeout: Finite = Field(default=defaults.RETRY_TIMEOUT, gt=0, le=600)
 
-    provider_timeout_seconds: float = Field(
-        default=defaults.POST_TIMEOUT, gt=0, le=300, allow_inf_nan=False
-    )
-    provider_connect_timeout_seconds: float = Field(
-        default=defaults.CONNECT_TIMEOUT, gt=0, le=60, allow_inf_nan=False
-    )
-    provider_pool_timeout_seconds: float = Field(
-        default=defaults.POOL_TIMEOUT, gt=0, le=60, allow_inf_nan=False
-    )
+    provider_timeout_seconds: Finite = Field(default=defaults.POST_TIMEOUT, gt=0, le=300)
+    provider_connect_timeout_seconds: Finite = Field(default=defaults.CONNECT_TIMEOUT, gt=0, le=60)
+    provider_pool_timeout_seconds: Finite = Field(default=defaults.POOL_TIMEOUT, gt=0, le=60)
 
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_full_phone_numbers: bool = False
