@@ -27,6 +27,9 @@ class ErrorCode:
     scope: Scope = "calls"
 
 
+#: The next step for a number no driver's phone can be.
+_DIRECT_LINE: Final = "dispatcher: ask for the driver's direct mobile or landline"
+
 CATALOGUE: Final = (
     ErrorCode("no_driver_data", 400, "the request lists no driver", "dispatcher: send one driver"),
     ErrorCode(
@@ -84,47 +87,19 @@ CATALOGUE: Final = (
         "dispatcher: check the number; on-call: widen ALLOWED_CALL_REGIONS if intended",
     ),
     ErrorCode("premium_rate_number", 422, "premium-rate or shared-cost number", "never called"),
-    ErrorCode(
-        "phone_number_extension",
-        422,
-        "the number has an extension",
-        "dispatcher: ask for the driver's direct mobile or landline",
-    ),
-    ErrorCode(
-        "toll_free_number",
-        422,
-        "toll-free, not a driver's phone",
-        "dispatcher: ask for the driver's direct mobile or landline",
-    ),
+    ErrorCode("phone_number_extension", 422, "the number has an extension", _DIRECT_LINE),
+    ErrorCode("toll_free_number", 422, "toll-free, not a driver's phone", _DIRECT_LINE),
     ErrorCode(
         "personal_number",
         422,
         "a personal-communications number that can bill the caller",
-        "dispatcher: ask for the driver's direct mobile or landline",
+        _DIRECT_LINE,
     ),
+    ErrorCode("non_geographic_number", 422, "a non-geographic (VoIP, UAN) number", _DIRECT_LINE),
+    ErrorCode("number_type_not_allowed", 422, "not a mobile or landline number", _DIRECT_LINE),
+    ErrorCode("pay_per_call_exchange", 422, "a pay-per-call exchange (976)", _DIRECT_LINE),
     ErrorCode(
-        "non_geographic_number",
-        422,
-        "a non-geographic (VoIP, UAN) number",
-        "dispatcher: ask for the driver's direct mobile or landline",
-    ),
-    ErrorCode(
-        "number_type_not_allowed",
-        422,
-        "not a mobile or landline number",
-        "dispatcher: ask for the driver's direct mobile or landline",
-    ),
-    ErrorCode(
-        "pay_per_call_exchange",
-        422,
-        "a pay-per-call exchange (976)",
-        "dispatcher: ask for the driver's direct mobile or landline",
-    ),
-    ErrorCode(
-        "service_code_exchange",
-        422,
-        "an N11 service-code exchange (411, 911)",
-        "dispatcher: ask for the driver's direct mobile or landline",
+        "service_code_exchange", 422, "an N11 service-code exchange (411, 911)", _DIRECT_LINE
     ),
     ErrorCode(
         "invalid_call_request",
