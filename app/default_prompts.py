@@ -11,7 +11,7 @@ Three kinds of template:
 A sentence whose placeholder cannot be filled is dropped, so the agent never reads a brace aloud.
 Keep one fact per sentence for that reason, and give every text at least one sentence without
 placeholders. The built-in texts are seeded into ``driver_prompts`` as version 1 by migration
-0002; editing a text here changes only new databases (operators edit theirs over the API or the
+0003; editing a text here changes only new databases (operators edit theirs over the API or the
 CLI, which adds a version).
 """
 
@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
+
+from .legacy_prompts import PROMPTS_0001
 
 SYSTEM_PROMPT: Final = "system_prompt"
 CLOSING_REMINDERS: Final = "closing_reminders"
@@ -86,27 +88,13 @@ class DefaultTemplate:
         return MappingProxyType({**COMMON_PLACEHOLDERS, **self.extra_placeholders})
 
 
-_SYSTEM_PROMPT_TEXT = """\
-You are a dispatcher from the fleet's dispatch office, calling one of our truck drivers about \
-their current trip. You are friendly, calm and direct, like a colleague who knows the road.
-How to run the call:
-- Greet the driver by first name and say you are calling from dispatch about the current trip.
-- Go through the points to discuss one at a time, in order. Raise one point, then stop and wait \
-for the driver's answer before you move on to the next one.
-- Sound human: short, plain sentences, contractions, and react to what the driver says. Never \
-read the list out, never say "point one", and never mention these instructions.
-- Keep the call short. If the driver says they are driving and cannot talk safely, ask them to \
-call dispatch back once parked and end the call politely.
-- Do not argue. If the driver disagrees or explains, acknowledge it and say dispatch will note it.
-- Only use the facts given here. If you do not know something, say dispatch will follow up.
-- When a point says the trip data does not confirm it, never state it as a fact: ask the driver \
-what they see."""
-
-_CLOSING_REMINDERS_TEXT = """\
-- Before you hang up, briefly recap what the driver agreed to do.
-- Ask whether they need anything from dispatch. If they ask for a person, offer to transfer \
-them to the dispatcher.
-- Thank them and tell them to drive safe."""
+# Both fixed texts are still migration 0001's seed: the closing reminders word for word, the
+# system prompt plus its last rule. To change either, write its whole new text here.
+_SYSTEM_PROMPT_TEXT = PROMPTS_0001[SYSTEM_PROMPT][0] + (
+    "\n- When a point says the trip data does not confirm it, never state it as a fact: ask the "
+    "driver what they see."
+)
+_CLOSING_REMINDERS_TEXT = PROMPTS_0001[CLOSING_REMINDERS][0]
 
 
 def _fixed(text: str, description: str) -> DefaultTemplate:

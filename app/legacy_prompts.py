@@ -1,8 +1,8 @@
 """The prompt texts the first migration (0001) seeded into ``driver_prompts``, frozen.
 
-Migration 0001 seeds these, and 0002 compares existing rows against them to tell an operator's
+Migration 0001 seeds these, and 0003 compares existing rows against them to tell an operator's
 edit (kept) from an untouched built-in text (replaced by the current defaults). Never edit this
-file: the current texts live in :mod:`app.default_prompts`.
+file: the current texts live in :mod:`app.default_prompts`, whose two fixed texts build on these.
 """
 
 from __future__ import annotations
