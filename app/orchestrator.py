@@ -26,6 +26,7 @@ from voice_providers import (
     vet_phone_number,
 )
 
+from .agent_variables import agent_variables
 from .attempts import Attempts, NewAttempt, fingerprint
 from .config import Settings
 from .database import direct, engine_of
@@ -69,6 +70,7 @@ class _Job:
     trip_id: str | None = None
     prompt: str = ""
     template_versions: dict[str, int] = field(default_factory=dict)
+    trip: TripData = field(default_factory=TripData.empty)
 
 
 def _crashed(call_sid: str) -> ApiError:
@@ -209,10 +211,15 @@ class ViolationCallService:
         job.trip_id = job.driver.violations.tripId or job.request.trip_id or None
         built = await self.build_prompt(job.driver, job.trip_id, job.request.trip_id)
         job.prompt, job.template_versions = built.prompt, dict(built.template_versions)
+        job.trip = built.trip
 
     async def _call(self, job: _Job) -> tuple[CallRequest, PlacedCall]:
         call = self.call_request(
-            driver=job.driver, phone=job.phone, call_sid=job.call_sid, prompt=job.prompt
+            driver=job.driver,
+            phone=job.phone,
+            call_sid=job.call_sid,
+            prompt=job.prompt,
+            trip=job.trip,
         )
         async with self.gate.slot():
             placed = await self._place(job.provider, call)
@@ -299,9 +306,12 @@ class ViolationCallService:
         )
 
     def call_request(
-        self, *, driver: DriverData, phone: str, call_sid: str, prompt: str
+        self, *, driver: DriverData, phone: str, call_sid: str, prompt: str, trip: TripData
     ) -> CallRequest:
-        """What the provider is asked to do (calls and previews build it here, identically)."""
+        """What the provider is asked to do (calls and previews build it here, identically).
+
+        The trip's facts ride along as extra dynamic variables (`app.agent_variables`).
+        """
         # Every request string a provider receives is cleaned like prompt text: the driver id
         # lands in the agent's variables, VAPI's metadata and the call name, where `{{...}}`
         # would be template syntax.
@@ -313,6 +323,7 @@ class ViolationCallService:
             prompt=prompt,
             transfer_to=self.transfer_number(),
             dispatcher_name=self.settings.dispatcher_name,
+            extra_variables=agent_variables(trip, driver_name=driver.driverName),
         )
 
     def transfer_number(self) -> str:

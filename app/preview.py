@@ -120,7 +120,11 @@ async def preview_call(
     payload: dict[str, Any] | None = None
     if provider is not None and phone is not None and transfer_to is not None:
         call = service.call_request(
-            driver=driver, phone=phone, call_sid=PREVIEW_CALL_SID, prompt=built.prompt
+            driver=driver,
+            phone=phone,
+            call_sid=PREVIEW_CALL_SID,
+            prompt=built.prompt,
+            trip=built.trip,
         )
         try:
             payload = mask_secrets(provider.prepare(request=call).body)

@@ -449,12 +449,14 @@ class BuiltPrompt:
         points: Every point, in order (a very long list may not all fit the prompt).
         template_versions: Template name -> version, for every template the prompt used.
         trip_id: The trip the points were judged against; ``None`` when no trip was found.
+        trip: That trip's data (empty when none was found), for the agent's variables.
     """
 
     prompt: str
     points: tuple[Point, ...]
     template_versions: Mapping[str, int]
     trip_id: str | None = None
+    trip: TripData = field(default_factory=TripData.empty)
 
 
 def _verbatim(violation_type: str, description: str) -> str:
@@ -606,6 +608,7 @@ def build_prompt(
         points=points,
         template_versions=MappingProxyType(versions),
         trip_id=trip_data.trip_id,
+        trip=trip_data,
     )
 
 

@@ -81,7 +81,8 @@ async def test_preview_dials_records_claims_and_counts_nothing(database_url: str
 
 
 async def test_preview_prompt_is_the_prompt_a_call_sends(database_url: str) -> None:
-    """The previewed prompt is exactly the one the provider gets for the same body."""
+    """The previewed prompt and trip variables are exactly what the provider gets for the same
+    body."""
     async with serve(make_settings(database_url)) as service:
         await _with_example_trips(service)
         preview = (await _preview(service, EXAMPLE)).json()
@@ -89,6 +90,10 @@ async def test_preview_prompt_is_the_prompt_a_call_sends(database_url: str) -> N
         sent = service.vapi.history[0]
     assert sent.prompt == preview["prompt"]
     assert sent.to_number == preview["phone_number"]
+    # The trip's facts ride along as variables, in the preview's body as in the call.
+    assert sent.extra_variables["fuel_percent"] == 18
+    shown = preview["payload"]["dynamic_variables"]
+    assert {name: shown[name] for name in sent.extra_variables} == dict(sent.extra_variables)
 
 
 async def test_preview_says_why_a_call_would_be_refused(database_url: str) -> None:

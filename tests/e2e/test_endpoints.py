@@ -37,6 +37,22 @@ FIRST_CALL_IDS: Final[dict[str, tuple[str, str | None]]] = {
 }
 
 
+#: The example trip (`_support.TRIPS_CSV`) as the agent's dynamic variables.
+TRIP_FACTS: Final[dict[str, Any]] = {
+    "driver_first_name": "Marcus",
+    "trip_id": TRIP_ID,
+    "current_location": "I-55 N near Springfield, IL",
+    "sub_status": "In Transit",
+    "current_temp_f": 41.5,
+    "set_point_f": 34,
+    "temperature_gap_f": 7.5,
+    "fuel_percent": 18,
+    "miles_driven": 255,
+    "out_of_route": False,
+    "trailer_check_ok": True,
+}
+
+
 def _target(endpoint: str, flag: str) -> str:
     return "elevenlabs" if endpoint == "call-elevenlabs" else flag
 
@@ -51,6 +67,8 @@ def _check_sent_to_provider(seen: Any, answer: dict[str, Any]) -> None:
     for fact in ("41.5", "34", "18%", "Marcus", "Receiver closes at 6 PM"):
         assert fact in prompt
     assert "{" not in prompt
+    # The same trip's facts as variables, for an agent whose own prompt uses them.
+    assert {name: variables[name] for name in TRIP_FACTS} == TRIP_FACTS
 
 
 @pytest.mark.parametrize("flag", provider_params())
