@@ -44,9 +44,9 @@ class JsonPostProvider(ABC):
     call_path: ClassVar[str]
     #: The provider's own settings; each of their fields is a keyword of the constructor.
     settings_class: ClassVar[type[BaseSettings]]
-    #: The environment variable holding the credential the provider checks: required, and
-    #: named (never its value) when the provider refuses it.
-    credential_variable: ClassVar[str]
+    #: The environment variable holding the credential the provider checks, named (never its
+    #: value) when the provider refuses it; None: a refusal is reported as a rejection.
+    credential_variable: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -170,9 +170,9 @@ class JsonPostProvider(ABC):
             reply,
             reason=short_reason(self.error_reason(answer)),
             at_capacity=self.at_capacity(status, answer),
-            credential=(
-                self.credential_variable if self.credentials_refused(status, answer) else None
-            ),
+            credential=self.credential_variable
+            if self.credentials_refused(status, answer)
+            else None,
         )
 
     async def aclose(self) -> None:  # noqa: B027 - a no-op default, not a missing abstract
