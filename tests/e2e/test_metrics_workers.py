@@ -62,7 +62,8 @@ async def test_a_scripted_run_is_counted_exactly(
     client: httpx.AsyncClient,
     tmp_path: Path,
 ) -> None:
-    """Placed, rejected, unknown, retried and replayed calls each show up once in /metrics."""
+    """Placed, rejected, unknown, retried, replayed, refused-key and at-capacity calls each
+    show up once in /metrics."""
     fake = fakes[provider_id]
     env = app_env(
         database_url=sqlite_url,
@@ -116,19 +117,27 @@ async def _scripted_run(
         await call(3, Fault(kind=FaultKind.STATUS, status=500)),
         await call(4, Fault(kind=FaultKind.STATUS, status=503)),
         await call(1, key="placed-1"),
+        await call(5, Fault(kind=FaultKind.STATUS, status=403)),
     ]
+    expected = {"placed": 2, "rejected": 1, "unknown": 1, "auth_failed": 1}
+    capacity = fake.api.at_capacity_body
+    if capacity is not None:
+        statuses.append(await call(6, Fault(kind=FaultKind.STATUS, status=429, body=capacity)))
+        expected["at_capacity"] = 1
 
-    assert statuses == [200, 502, 504, 200, 200]
-    assert fake.call_count == 5  # the replay sent nothing; the 503 was tried twice
+    assert statuses == [200, 502, 504, 200, 200, 503] + [503] * (capacity is not None)
+    # The replay sent nothing; the 503 was tried twice; the refused key and the concurrent-call
+    # limit were each sent once.
+    assert fake.call_count == 6 + (capacity is not None)
     scrapes = [await _scrape(service.url) for _ in range(SCRAPES)]
     for text in scrapes:
-        assert outcome_counts(text, provider_id) == {"placed": 2, "rejected": 1, "unknown": 1}
+        assert outcome_counts(text, provider_id) == expected
         assert sample_sum(text, "violation_calls_replays_total") == 1
         assert sample_sum(text, "stamina_retries_total") == 1
         seconds = sample_sum(
             text, "violation_calls_provider_seconds_count", {"provider": provider_id}
         )
-        assert seconds == 4
+        assert seconds == 5 + (capacity is not None)
     if metrics_dir is not None:
         files = await asyncio.to_thread(lambda: list(metrics_dir.glob("counter_*.db")))
         assert len(files) == workers
