@@ -1,23 +1,14 @@
-"""Initial schema: trips, driver prompts (seeded), call attempts, idempotency keys.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-20 00:00:00
-"""
+"""Initial schema: trips, driver prompts (seeded), call attempts, idempotency keys."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 from app.legacy_prompts import PROMPTS_0001
 
-revision: str = "0001"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0001"
+down_revision = None
 
 
 def _timestamp() -> sa.DateTime:

@@ -4,23 +4,15 @@ One row per attempt, so claiming a key and writing the record are one insert, se
 one update, and one sweep settles abandoned attempts. Keys held by an attempt are carried over;
 a claim without an attempt (its request was still before the provider) is dropped: stop the
 service before migrating.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-03 00:00:00
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 #: Columns of idempotency_keys carried onto the attempt that holds the key, by their new name.
 _CARRIED = {

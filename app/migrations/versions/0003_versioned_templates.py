@@ -12,15 +12,10 @@ version (``text``/``unconfirmed_text``, who and when). Every existing row become
   service does not know are kept as they are.
 
 ``call_attempts`` gains ``prompt`` and ``template_versions``.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-03 00:00:00
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -29,10 +24,8 @@ from alembic import op
 from app.default_prompts import DEFAULT_TEMPLATES, TemplateKind
 from app.legacy_prompts import PROMPTS_0001
 
-revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0003"
+down_revision = "0002"
 
 BUILT_IN = "built-in"
 MIGRATED = "migrated"

@@ -4,23 +4,15 @@
 without its timestamp, and the provider), so a repeat to the same number can be told from a
 different call. `conversation_id` and `provider_call_sid` become TEXT: a provider id longer than
 128 characters must not fail the record's update on PostgreSQL (SQLite never enforced it).
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-03 00:00:00
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0004"
+down_revision = "0003"
 
 _IDS = ("conversation_id", "provider_call_sid")
 

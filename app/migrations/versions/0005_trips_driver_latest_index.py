@@ -6,22 +6,14 @@ A request that names no trip is about the driver's most recently updated trip
 with the table's history; ``(driver_id, updated_at, trip_id)`` answers it with one backward
 index step on SQLite and PostgreSQL. It also serves every lookup the old index served, which
 is dropped.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-03 00:00:00
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0005"
+down_revision = "0004"
 
 
 def upgrade() -> None:
