@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from importlib import resources
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Path, Query
@@ -43,40 +45,16 @@ RECORD_ERRORS = error_responses(401, 404, 422, scope="records")
 LIST_ERRORS = error_responses(401, 422, scope="records")
 KEY_ERRORS = error_responses(401, scope="any")
 
-_DRIVER: Final[dict[str, Any]] = {
-    "driverId": "DRV-10482",
-    "driverName": "Marcus Bell",
-    "phoneNumber": "(312) 555-0147",
+#: The demo's request (app/demo_data/call_with_trip.json), shown and sendable in /docs; its
+#: number is a fictional 555-01xx one.
+_TRIP_EXAMPLE: Final[dict[str, Any]] = json.loads(
+    (resources.files("app.demo_data") / "call_with_trip.json").read_text(encoding="utf-8")
+)
+_DRIVER: Final = {
+    k: _TRIP_EXAMPLE["drivers"][0][k] for k in ("driverId", "driverName", "phoneNumber")
 }
-#: Request examples shown (and sendable) in /docs; numbers are fictional 555-01xx ones.
 CALL_EXAMPLES: Final[dict[str, dict[str, Any]]] = {
-    "trip": {
-        "summary": "Violations judged against the trip's live data",
-        "value": {
-            "callType": "violation",
-            "timestamp": "2026-11-20T14:32:05Z",
-            "drivers": [
-                {
-                    **_DRIVER,
-                    "customRules": "Receiver closes at 6 PM, remind him.",
-                    "violations": {
-                        "tripId": "TRP-883120",
-                        "violationDetails": [
-                            {
-                                "type": "VIOLATION",
-                                "description": "Temperature not equal to set point",
-                            },
-                            {
-                                "type": "VIOLATION",
-                                "description": "Fuel lower than required percentage",
-                            },
-                            {"type": "REMINDER", "description": "Send seal pictures"},
-                        ],
-                    },
-                }
-            ],
-        },
-    },
+    "trip": {"summary": "Violations judged against the trip's live data", "value": _TRIP_EXAMPLE},
     "minimal": {
         "summary": "No trip: the descriptions are spoken as they are",
         "value": {
