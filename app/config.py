@@ -108,15 +108,10 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "voice_provider", mode="before")
     @classmethod
-    def _lower_format(cls, value: object) -> object:
+    def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("voice_provider")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return value.strip().lower()
 
     @field_validator("voice_provider_rollout")
     @classmethod
