@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import contextlib
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -18,9 +17,10 @@ import uvicorn
 
 from . import operator_commands
 from .cli_call import add_call_command, run_call_command
+from .cli_support import BAD_INPUT, FAILED, OK, fail, safe_url, say, with_database
 from .cli_templates import add_template_commands, run_template_command
 from .config import StartupError, load_settings
-from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, upgrade_database
+from .database import DEFAULT_DATABASE_URL, upgrade_database
 from .schemas import ONE_LINE
 from .trips import TripImportError, import_trips_csv
 
@@ -100,19 +100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Every command reads the settings: a refused one is one line, not a traceback.
         settings = load_settings()
     except StartupError as e:
-        print(f"error: {e}", file=sys.stderr)  # noqa: T201 - CLI output
-        return 2
+        return fail(str(e), BAD_INPUT)
     if args.command == "serve":
         from .main import create_app
 
         uvicorn.run(create_app(), host=args.host, port=args.port)
-        return 0
+        return OK
     if args.command == "demo":
         from .demo import run_demo
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_demo(host=args.host, port=args.port, database_url=args.database_url))
-        return 0
+        return OK
     if args.command == "call":
         return run_call_command(args, settings)
     if args.command == "calls" and args.calls_command == "list":
@@ -126,38 +125,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_template_command(args, url)
     if args.command == "db":
         upgrade_database(url)
-        print(f"database at {_safe_url(url)} is up to date")  # noqa: T201 - CLI output
-        return 0
+        say(f"database at {safe_url(url)} is up to date")
+        return OK
     return _import_trips(url, args.file)
 
 
 def _import_trips(url: str, path: Path) -> int:
     if not path.is_file():
-        print(f"error: {path} is not a file", file=sys.stderr)  # noqa: T201 - CLI output
-        return 2
+        return fail(f"{path} is not a file", BAD_INPUT)
     upgrade_database(url)
-
-    async def run() -> int:
-        engine = create_engine(url)
-        try:
-            return await import_trips_csv(create_session_factory(engine), path)
-        finally:
-            await engine.dispose()
-
     try:
-        count = asyncio.run(run())
+        count = with_database(url, lambda sessions: import_trips_csv(sessions, path))
     except TripImportError as e:
-        print(f"error: nothing imported from {path}:\n{e}", file=sys.stderr)  # noqa: T201
-        return 1
-    print(f"imported {count} trips from {path}")  # noqa: T201 - CLI output
-    return 0
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+        return fail(f"nothing imported from {path}:\n{e}", FAILED)
+    say(f"imported {count} trips from {path}")
+    return OK
 
 
 if __name__ == "__main__":  # pragma: no cover

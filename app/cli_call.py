@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,15 +22,12 @@ from pydantic import ValidationError
 
 from voice_providers import VoiceProviderError
 
+from .cli_support import BAD_INPUT, FAILED, OK, fail, say
 from .config import Settings, StartupError
 from .deps import Services
 from .errors import ApiError, api_error_for
 from .preview import CallPreview, preview_call
 from .schemas import BatchCallRequest
-
-OK: Final = 0
-CALL_FAILED: Final = 1
-BAD_INPUT: Final = 2
 
 #: Failures that are the operator's to fix (input or configuration), not the call's.
 _OPERATOR_ERRORS: Final = frozenset(
@@ -87,11 +83,6 @@ def add_call_command(commands: argparse._SubParsersAction[Any]) -> None:
     call.add_argument("-v", "--verbose", action="store_true", help="show the service's log")
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)  # noqa: T201 - CLI output
-    return code
-
-
 def _api_failure(error: ApiError) -> int:
     sid = f", call_sid {error.call_sid}" if error.call_sid else ""
     hint = _HINTS.get(error.error_code)
@@ -99,8 +90,8 @@ def _api_failure(error: ApiError) -> int:
         hint = "fix the request file"
     hint = hint or "see docs/operations.md"
     bad_input = error.error_code in _OPERATOR_ERRORS or error.status_code in (400, 422)
-    return _fail(
-        f"{error.detail} ({error.error_code}{sid}); {hint}", BAD_INPUT if bad_input else CALL_FAILED
+    return fail(
+        f"{error.detail} ({error.error_code}{sid}); {hint}", BAD_INPUT if bad_input else FAILED
     )
 
 
@@ -170,7 +161,7 @@ async def _run(
         chosen = provider_id or settings.voice_provider
         if chosen not in services.registry.installed:
             installed = ", ".join(services.registry.installed) or "none"
-            return _fail(f"unknown provider {chosen!r}; installed: {installed}", BAD_INPUT)
+            return fail(f"unknown provider {chosen!r}; installed: {installed}", BAD_INPUT)
         if dry_run:
             preview = await preview_call(
                 service=services.calls,
@@ -178,7 +169,7 @@ async def _run(
                 request=request,
                 provider_id=chosen,
             )
-            print(format_preview(preview))  # noqa: T201 - CLI output
+            say(format_preview(preview))
             return OK if preview.would_call else BAD_INPUT
         try:
             provider = services.registry.get(chosen)
@@ -215,7 +206,9 @@ def run_call_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         request = _read_request(args.file)
     except ValueError as e:
-        return _fail(f"{e}; pass a JSON request body like app/demo_data/call_with_trip.json", 2)
+        return fail(
+            f"{e}; pass a JSON request body like app/demo_data/call_with_trip.json", BAD_INPUT
+        )
     if not args.verbose:
         # One line per error on stderr: the service's own log only when asked for.
         settings = settings.model_copy(update={"log_level": "CRITICAL"})
@@ -224,4 +217,4 @@ def run_call_command(args: argparse.Namespace, settings: Settings) -> int:
     except ApiError as e:
         return _api_failure(e)
     except StartupError as e:
-        return _fail(f"{e}; fix it in the environment or .env", BAD_INPUT)
+        return fail(f"{e}; fix it in the environment or .env", BAD_INPUT)

@@ -9,18 +9,17 @@ version meanwhile.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import shlex
 import subprocess
-import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from .database import create_engine, create_session_factory, upgrade_database
+from .cli_support import BAD_INPUT, FAILED, OK, fail, say, with_database
+from .database import upgrade_database
 from .default_prompts import DEFAULT_TEMPLATES, TemplateKind
 from .template_store import (
     InvalidTemplateError,
@@ -56,24 +55,8 @@ def add_template_commands(commands: argparse._SubParsersAction[Any]) -> None:
     edit.add_argument("name")
 
 
-def _print(text: str) -> None:
-    print(text)  # noqa: T201 - CLI output
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)  # noqa: T201 - CLI output
-    return code
-
-
 def _with_store(url: str, work: Callable[[TemplateStore], Awaitable[T]]) -> T:
-    async def run() -> T:
-        engine = create_engine(url)
-        try:
-            return await work(TemplateStore(session_factory=create_session_factory(engine)))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return with_database(url, lambda sessions: work(TemplateStore(session_factory=sessions)))
 
 
 def _when(entry: TemplateVersion) -> str:
@@ -83,13 +66,13 @@ def _when(entry: TemplateVersion) -> str:
 def _list(store_url: str) -> int:
     latest = _with_store(store_url, lambda store: store.latest())
     width = max(len(entry.name) for entry in latest)
-    _print(f"{'NAME':<{width}}  {'KIND':<11}  VERSION  BY / WHEN")
+    say(f"{'NAME':<{width}}  {'KIND':<11}  VERSION  BY / WHEN")
     for entry in latest:
-        _print(
+        say(
             f"{entry.name:<{width}}  {entry.kind.value:<11}  {entry.version:>7}  "
             f"{entry.created_by} {_when(entry)}"
         )
-    return 0
+    return OK
 
 
 def _describe(entry: TemplateVersion) -> list[str]:
@@ -110,8 +93,8 @@ def _show(url: str, name: str, version: int | None) -> int:
     lines += ["", TEXT_MARKER, entry.text]
     if entry.kind is TemplateKind.DATA_DRIVEN:
         lines += ["", UNCONFIRMED_MARKER, entry.unconfirmed_text or ""]
-    _print("\n".join(lines))
-    return 0
+    say("\n".join(lines))
+    return OK
 
 
 def _edit_file(entry: TemplateVersion) -> str:
@@ -178,8 +161,8 @@ def _edit(url: str, name: str) -> int:
         _run_editor(path)
         edited = _parse_edit(path.read_text(encoding="utf-8"), current.kind)
     if edited is None or edited == (current.text, current.unconfirmed_text):
-        _print(f"{name}: no change; still version {current.version}")
-        return 0
+        say(f"{name}: no change; still version {current.version}")
+        return OK
     text, unconfirmed = edited
     author = f"cli:{getpass.getuser()}"
     saved, _ = _with_store(
@@ -192,8 +175,8 @@ def _edit(url: str, name: str) -> int:
             expected_version=current.version,
         ),
     )
-    _print(f"{name}: saved as version {saved.version} by {author}")
-    return 0
+    say(f"{name}: saved as version {saved.version} by {author}")
+    return OK
 
 
 def run_template_command(args: argparse.Namespace, url: str) -> int:
@@ -211,6 +194,6 @@ def run_template_command(args: argparse.Namespace, url: str) -> int:
             return _show(url, args.name, args.version)
         return _edit(url, args.name)
     except UnknownTemplateError as e:
-        return _fail(str(e), 2)
+        return fail(str(e), BAD_INPUT)
     except (EditRefusedError, InvalidTemplateError, StaleTemplateError) as e:
-        return _fail(f"{args.name} not changed: {e}", 1)
+        return fail(f"{args.name} not changed: {e}", FAILED)

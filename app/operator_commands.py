@@ -8,7 +8,6 @@ stderr that says what to do.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -19,24 +18,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from voice_providers import ProviderContext, build_registry, get_plugin_manager
 
 from .attempts import Attempts
+from .cli_support import BAD_INPUT, FAILED, OK, fail, safe_url, say, with_database
 from .config import Settings
-from .database import DEFAULT_DATABASE_URL, create_engine, create_session_factory, is_sqlite_url
+from .database import DEFAULT_DATABASE_URL, is_sqlite_url
 from .provider_status import CALL_ENDPOINT, describe_providers
 from .schemas import CallRecord, ProvidersResponse
-
-OK, FAILED, BAD_INPUT = 0, 1, 2
 
 _LIST_COLUMNS = ("CREATED (UTC)", "CALL_SID", "PROVIDER", "STATUS", "ERROR", "DRIVER", "PHONE")
 
 
-def fail(message: str, code: int) -> int:
-    """Print one error line and return its exit code."""
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)  # noqa: T201 - CLI output
-    return code
-
-
-def _say(text: str) -> None:
-    print(text)  # noqa: T201 - CLI output
+def _fail(message: str, code: int) -> int:
+    # Provider problems and database errors may span lines; the error stays one line.
+    return fail(" ".join(message.split()), code)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -54,9 +47,9 @@ def list_calls(settings: Settings, *, driver_id: str | None, limit: int) -> int:
     try:
         records = _read_records(settings, lambda r: r.recent(driver_id=driver_id, limit=limit))
     except _DatabaseError as problem:
-        return fail(str(problem), problem.code)
+        return _fail(str(problem), problem.code)
     if not records:
-        _say("no call attempts" + (f" for driver {driver_id}" if driver_id else ""))
+        say("no call attempts" + (f" for driver {driver_id}" if driver_id else ""))
         return OK
     rows = [
         (
@@ -70,7 +63,7 @@ def list_calls(settings: Settings, *, driver_id: str | None, limit: int) -> int:
         )
         for r in records
     ]
-    _say(format_table(_LIST_COLUMNS, rows))
+    say(format_table(_LIST_COLUMNS, rows))
     return OK
 
 
@@ -79,9 +72,9 @@ def show_call(settings: Settings, *, call_sid: str) -> int:
     try:
         [record] = _read_records(settings, lambda r: _one(r, call_sid))
     except _DatabaseError as problem:
-        return fail(str(problem), problem.code)
+        return _fail(str(problem), problem.code)
     except ValueError:
-        return fail(
+        return _fail(
             f"no call attempt {call_sid}; list recent ones with `violation-calls calls list`",
             FAILED,
         )
@@ -91,10 +84,10 @@ def show_call(settings: Settings, *, call_sid: str) -> int:
     rows.append(
         ("template_versions", ", ".join(f"{k} v{v}" for k, v in sorted(versions.items())) or "-")
     )
-    _say(format_table(("FIELD", "VALUE"), rows))
+    say(format_table(("FIELD", "VALUE"), rows))
     if record.prompt:
         # Many lines: after the table, where it can be read (and copied) as it was sent.
-        _say(f"\nprompt sent:\n{record.prompt}")
+        say(f"\nprompt sent:\n{record.prompt}")
     return OK
 
 
@@ -117,13 +110,13 @@ def show_providers(settings: Settings) -> int:
         for p in status.providers
     ]
     headers = ("PROVIDER", "NAME", "CONFIGURED", f"{CALL_ENDPOINT} SHARE", "ENDPOINTS", "PROBLEM")
-    _say(format_table(headers, rows) if rows else "no voice provider is installed")
+    say(format_table(headers, rows) if rows else "no voice provider is installed")
     rollout = status.rollout.setting if status.rollout else "(none)"
-    _say(f"\nVOICE_PROVIDER={status.voice_provider}  VOICE_PROVIDER_ROLLOUT={rollout}")
+    say(f"\nVOICE_PROVIDER={status.voice_provider}  VOICE_PROVIDER_ROLLOUT={rollout}")
     wanted = {status.voice_provider} | ({status.rollout.provider} if status.rollout else set())
     missing = sorted(wanted - installed)
     if missing:
-        return fail(
+        return _fail(
             f"{', '.join(missing)} is not installed (installed: "
             f"{', '.join(sorted(installed)) or 'none'}); "
             "fix VOICE_PROVIDER / VOICE_PROVIDER_ROLLOUT",
@@ -131,7 +124,7 @@ def show_providers(settings: Settings) -> int:
         )
     for p in status.providers:
         if p.call_share_percent > 0 and not p.configured:
-            return fail(
+            return _fail(
                 f"{CALL_ENDPOINT} sends {p.call_share_percent:g}% of calls to {p.provider_id}, "
                 f"which cannot place them: {p.problem}",
                 BAD_INPUT,
@@ -170,7 +163,7 @@ RecordsQuery = Callable[[Attempts], Awaitable[list[CallRecord]]]
 
 def _read_records(settings: Settings, query: RecordsQuery) -> list[CallRecord]:
     url = settings.database_url or DEFAULT_DATABASE_URL
-    safe = make_url(url).render_as_string(hide_password=True)
+    safe = safe_url(url)
     if is_sqlite_url(url):
         path = make_url(url).database or ""
         if path and path != ":memory:" and not Path(path).is_file():
@@ -181,16 +174,13 @@ def _read_records(settings: Settings, query: RecordsQuery) -> list[CallRecord]:
 
     from .main import attempt_policy  # the app module: imported only by commands that read
 
-    async def run() -> list[CallRecord]:
-        engine = create_engine(url)
-        sessions = create_session_factory(engine)
-        try:
-            return await query(Attempts(session_factory=sessions, policy=attempt_policy(settings)))
-        finally:
-            await engine.dispose()
-
     try:
-        return asyncio.run(run())
+        return with_database(
+            url,
+            lambda sessions: query(
+                Attempts(session_factory=sessions, policy=attempt_policy(settings))
+            ),
+        )
     except (SQLAlchemyError, OSError) as e:
         raise _DatabaseError(
             f"cannot read call records from {safe} ({type(e).__name__}): check DATABASE_URL, "
