@@ -325,15 +325,30 @@ class DirectConnection:
 
 
 class _SQLiteConnection(DirectConnection):
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, driver: Any, *, autocommit: bool) -> None:
         self._driver = driver
+        self._autocommit = autocommit
 
     async def rows(
         self, statement: Statement, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Sequence[Any]]:
         values = {name: _sqlite_value(value) for name, value in (parameters or {}).items()}
-        # One hop: aiosqlite runs execute and fetchall together in its thread.
-        return list(await self._driver.execute_fetchall(statement.sqlite, values))
+        connection = self._driver._conn  # the sqlite3 connection aiosqlite's thread owns
+
+        def run() -> list[Any]:
+            cursor = connection.execute(statement.sqlite, values)
+            try:
+                rows: list[Any] = cursor.fetchall()
+            finally:
+                cursor.close()
+            if self._autocommit and connection.in_transaction:
+                connection.commit()
+            return rows
+
+        # One hop to aiosqlite's thread for execute, fetch, close and, outside a transaction,
+        # the commit (its public helpers take one hop each). `_execute` queues a function for
+        # that thread; SQLAlchemy's own aiosqlite adapter uses the same queue.
+        return await self._driver._execute(run)  # type: ignore[no-any-return]
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -374,15 +389,15 @@ async def direct(
     """Check out a pooled connection for driver-level statements; commit when the block ends.
 
     The connection comes from the engine's pool, so SQLite keeps its one in-process writer and
-    PostgreSQL its checkout checks. On SQLite a write opens the transaction (sqlite3 begins
-    one before the first write, as under SQLAlchemy) and it is committed at the end; on an
-    error it is rolled back when the connection returns to the pool. On PostgreSQL each
-    statement commits on its own unless ``transaction`` asks for one around the block.
+    PostgreSQL its checkout checks. Without ``transaction`` each statement is its own
+    transaction, committed with it (on SQLite in the same hop to aiosqlite's thread). With it,
+    the block is one transaction: on SQLite it begins at the first write (sqlite3 begins one
+    there, as under SQLAlchemy) and commits when the block ends; on an error it is rolled back
+    (on SQLite when the connection returns to the pool).
 
     Args:
         engine: The app's engine.
-        transaction: PostgreSQL: run the block in one transaction (SQLite always does from
-            its first write).
+        transaction: Run the block's statements as one transaction.
     """
     async with engine.connect() as connection:
         driver: Any = (await connection.get_raw_connection()).driver_connection
@@ -394,7 +409,7 @@ async def direct(
                 else:
                     yield _PostgresConnection(driver)
             else:
-                yield _SQLiteConnection(driver)
+                yield _SQLiteConnection(driver, autocommit=not transaction)
                 if driver.in_transaction:
                     await driver.commit()
         except Exception:

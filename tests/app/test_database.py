@@ -213,24 +213,29 @@ async def test_direct_sqlite_writes_timestamps_the_orm_reads_and_refuses_naive_o
     assert naive is None
 
 
-async def test_direct_sqlite_block_that_fails_leaves_nothing_written(
+async def test_direct_sqlite_transaction_that_fails_leaves_nothing_written(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
-    """A write before an error in the block is rolled back when the connection returns."""
+    """A write before an error in a transaction block is rolled back; a lone statement is not."""
     path = tmp_path / "direct-rollback.sqlite3"
     shutil.copyfile(sqlite_template, path)
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, tzinfo=UTC)
     try:
         with pytest.raises(RuntimeError, match="after the write"):
-            async with direct(engine) as connection:
+            async with direct(engine, transaction=True) as connection:
                 await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-undone", "at": moment})
                 raise RuntimeError("after the write")
+        # Outside a transaction each statement commits with itself: the error comes too late.
+        with pytest.raises(RuntimeError, match="after the write"):
+            async with direct(engine) as connection:
+                await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-kept", "at": moment})
+                raise RuntimeError("after the write")
         async with direct(engine) as connection:
-            rows = await connection.rows(statement("SELECT count(*) FROM trips"))
+            rows = await connection.rows(statement("SELECT trip_id FROM trips"))
     finally:
         await engine.dispose()
-    assert rows[0][0] == 0
+    assert [row[0] for row in rows] == ["T-kept"]
 
 
 @pytest.mark.postgres
