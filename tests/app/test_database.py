@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.pool import QueuePool
 
 import app.database
 from app.database import (
@@ -130,6 +131,16 @@ async def test_postgres_engine_does_not_ping_on_checkout() -> None:
     engine = create_engine(postgres_url("unused"))
     try:
         assert engine.pool._pre_ping is False
+    finally:
+        await engine.dispose()
+
+
+async def test_postgres_engine_keeps_enough_connections_for_a_burst() -> None:
+    """Calls past SQLAlchemy's default five kept connections reuse pooled ones, no reconnects."""
+    engine = create_engine(postgres_url("unused"))
+    try:
+        assert isinstance(engine.pool, QueuePool)
+        assert engine.pool.size() == app.database.POSTGRES_POOL_SIZE > 5
     finally:
         await engine.dispose()
 
