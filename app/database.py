@@ -6,6 +6,7 @@ database a test or a deployment runs against is always the migrated one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import select
@@ -25,9 +26,10 @@ from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import greenlet_spawn
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -413,27 +415,30 @@ async def direct(
         engine: The app's engine.
         transaction: Run the block's statements as one transaction.
     """
-    async with engine.connect() as connection:
-        driver: Any = (await connection.get_raw_connection()).driver_connection
-        try:
-            if engine.dialect.name == "postgresql":
-                if transaction:
-                    async with driver.transaction():
-                        yield _PostgresConnection(driver)
-                else:
+    # The pool's own connection object, not an AsyncConnection: a third of the CPU of a
+    # checkout and return (42 µs instead of 139 on SQLite), three times a call.
+    pooled = await engine.raw_connection()
+    driver: Any = pooled.driver_connection
+    try:
+        if engine.dialect.name == "postgresql":
+            if transaction:
+                async with driver.transaction():
                     yield _PostgresConnection(driver)
             else:
-                yield _SQLiteConnection(driver, autocommit=not transaction)
-                if driver.in_transaction:
-                    await driver.commit()
-        except Exception:
-            await _invalidate_if_dead(connection, driver)
-            raise
-
-
-async def _invalidate_if_dead(connection: AsyncConnection, driver: Any) -> None:
-    # SQLAlchemy invalidates a connection whose statement failed because it died; statements
-    # sent past it must do the same, or the pool would hand the dead connection out again.
-    is_closed = getattr(driver, "is_closed", None)
-    if is_closed is not None and is_closed():
-        await connection.invalidate()
+                yield _PostgresConnection(driver)
+        else:
+            yield _SQLiteConnection(driver, autocommit=not transaction)
+            if driver.in_transaction:
+                await driver.commit()
+    except Exception:
+        # SQLAlchemy invalidates a connection whose statement failed because it died;
+        # statements sent past it must do the same, or the pool would hand it out again.
+        is_closed = getattr(driver, "is_closed", None)
+        if is_closed is not None and is_closed():
+            await greenlet_spawn(pooled.invalidate)
+        raise
+    finally:
+        # Returning it may roll back (SQLite, after an error), which awaits the driver. Shielded
+        # as SQLAlchemy's AsyncConnection does: a cancelled call must still give the
+        # connection back, or SQLite's only one would be lost to the process.
+        await asyncio.shield(greenlet_spawn(pooled.close))

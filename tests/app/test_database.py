@@ -268,3 +268,38 @@ async def test_direct_postgres_connection_that_died_mid_use_is_not_reused(
     finally:
         await engine.dispose()
     assert second != first
+
+
+async def test_direct_connection_of_a_cancelled_call_goes_back_to_the_pool(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A call cancelled mid-statement still returns SQLite's only connection to the pool."""
+    path = tmp_path / "cancel.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    inside = asyncio.Event()
+
+    async def stuck() -> None:
+        async with direct(engine) as connection:
+            await connection.rows(statement("SELECT 1"))
+            inside.set()
+            await asyncio.Event().wait()  # until cancelled
+
+    try:
+        task = asyncio.create_task(stuck())
+        await inside.wait()
+        assert isinstance(engine.pool, QueuePool)
+        assert engine.pool.checkedout() == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)  # the shielded return finishes on its own
+        for _ in range(100):
+            if not engine.pool.checkedout():
+                break
+            await asyncio.sleep(0.01)
+        assert engine.pool.checkedout() == 0
+        async with direct(engine) as connection:
+            assert (await connection.rows(statement("SELECT 2")))[0][0] == 2
+    finally:
+        await engine.dispose()
