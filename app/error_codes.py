@@ -205,6 +205,17 @@ CATALOGUE: Final = (
 )
 
 
+#: The codes whose answer carries a `Retry-After` header (seconds).
+WITH_RETRY_AFTER: Final = frozenset({"number_cooldown", "provider_at_capacity", "provider_busy"})
+_RETRY_AFTER_HEADER: Final = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying; with "
+        + ", ".join(f"`{code}`" for code in sorted(WITH_RETRY_AFTER)),
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
 def _by_status() -> dict[int, list[ErrorCode]]:
     grouped: dict[int, list[ErrorCode]] = {}
     for entry in CATALOGUE:
@@ -241,4 +252,6 @@ def error_responses(*statuses: int, scope: Scope = "calls") -> dict[int | str, d
                 }
             },
         }
+        if any(e.code in WITH_RETRY_AFTER for e in entries):
+            responses[status]["headers"] = _RETRY_AFTER_HEADER
     return responses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.error_codes import CATALOGUE, codes_for
+from app.error_codes import CATALOGUE, WITH_RETRY_AFTER, codes_for
 from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import make_settings, serve
 
@@ -40,6 +40,12 @@ async def test_call_endpoints_show_examples_and_every_error_code(database_url: s
             assert "template_version_conflict" not in listed
             for entry in codes_for(status, "calls"):
                 assert f"`{entry.code}`" in response["description"]
+            waits = any(e.code in WITH_RETRY_AFTER for e in codes_for(status, "calls"))
+            assert ("Retry-After" in response.get("headers", {})) is waits
+        assert {s for s in ("429", "503") if "headers" in operation["responses"][s]} == {
+            "429",
+            "503",
+        }
 
 
 async def test_every_catalogued_code_is_documented_somewhere(database_url: str) -> None:
