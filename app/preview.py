@@ -136,17 +136,7 @@ async def preview_call(
         refusals=refusals,
         phone_number=phone,
         trip_id=built.trip_id,
-        points=[
-            PreviewPoint(
-                number=point.number,
-                description=point.description,
-                template=point.template,
-                template_version=point.template_version,
-                status=point.status.value,
-                text=point.text,
-            )
-            for point in built.points
-        ],
+        points=[PreviewPoint.model_validate(p, from_attributes=True) for p in built.points],
         template_versions=dict(built.template_versions),
         prompt=built.prompt,
         call_sid=PREVIEW_CALL_SID,

@@ -42,13 +42,7 @@ def describe_providers(
         )
     return ProvidersResponse(
         voice_provider=settings.voice_provider,
-        rollout=(
-            RolloutStatus(
-                provider=rollout.provider, percent=rollout.percent, setting=rollout.setting
-            )
-            if rollout
-            else None
-        ),
+        rollout=RolloutStatus.model_validate(rollout, from_attributes=True) if rollout else None,
         providers=entries,
         simulated=simulated,
     )
