@@ -56,7 +56,8 @@ class Judgement:
     values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def _finite(value: float | None) -> float | None:
+def finite(value: float | None) -> float | None:
+    """`value`, or None when it is missing, infinite or NaN (a reading no one can speak of)."""
     return value if value is not None and math.isfinite(value) else None
 
 
@@ -67,7 +68,7 @@ def _from_flag(violated: bool | None) -> Judgement:
 
 
 def _temperature(trip: TripData, limits: Thresholds) -> Judgement:
-    current, set_point = _finite(trip.current_temp_f), _finite(trip.set_point_f)
+    current, set_point = finite(trip.current_temp_f), finite(trip.set_point_f)
     if current is None or set_point is None:
         return Judgement(PointStatus.NO_DATA)
     gap = current - set_point
@@ -78,7 +79,7 @@ def _temperature(trip: TripData, limits: Thresholds) -> Judgement:
 
 
 def _fuel(trip: TripData, limits: Thresholds) -> Judgement:
-    fuel = _finite(trip.fuel_percent)
+    fuel = finite(trip.fuel_percent)
     return _from_flag(None if fuel is None else fuel < limits.required_fuel_percent)
 
 

@@ -18,7 +18,6 @@ Every piece of the result has its braces removed on the way in, so the agent can
 from __future__ import annotations
 
 import logging
-import math
 import re
 import string
 import unicodedata
@@ -33,7 +32,7 @@ from app.default_prompts import (
     SYSTEM_PROMPT,
     TemplateKind,
 )
-from app.judging import Judgement, PointStatus, Thresholds, judge
+from app.judging import Judgement, PointStatus, Thresholds, finite, judge
 from app.trips import TripData
 
 logger = logging.getLogger("violation_calls.prompts")
@@ -274,10 +273,6 @@ def _format_number(value: float) -> str:
     return f"{rounded:.1f}"
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
 def _first_name(full_name: str) -> str:
     family, comma, rest = full_name.partition(",")
     given = rest.split()
@@ -321,15 +316,15 @@ def prompt_values(
         text = sanitize_text(raw, limit=limit) if raw else ""
         if text:
             values[key] = text
-    current = _finite(trip.current_temp_f)
-    set_point = _finite(trip.set_point_f)
+    current = finite(trip.current_temp_f)
+    set_point = finite(trip.set_point_f)
     if current is not None:
         values["current_temp_f"] = f"{_format_number(current)}°F"
     if set_point is not None:
         values["set_point_f"] = f"{_format_number(set_point)}°F"
     if current is not None and set_point is not None:
         values["temperature_gap_f"] = f"{_format_number(abs(current - set_point))}°F"
-    fuel = _finite(trip.fuel_percent)
+    fuel = finite(trip.fuel_percent)
     if fuel is not None:
         values["fuel_percent"] = f"{_format_number(fuel)}%"
     miles = trip.miles_driven
