@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,43 +82,32 @@ async def _terminate(database: str, pid: int) -> None:
     raise AssertionError(f"backend {pid} of {database} did not terminate")
 
 
+async def _kill_while_the_loop_waits(database: str, pid: int) -> None:
+    await _terminate(database, pid)
+    await asyncio.sleep(0.05)  # let the event loop read the server's goodbye and its EOF
+
+
+async def _kill_while_the_loop_is_blocked(database: str, pid: int) -> None:
+    # Terminate from another thread while this loop is blocked, so the server's FATAL message
+    # and its end of stream are both waiting in the socket; one loop pass then reads the
+    # message (asyncpg stops expecting ReadyForQuery) but not yet the EOF.
+    killer = threading.Thread(target=asyncio.run, args=(_terminate(database, pid),))
+    killer.start()
+    killer.join()
+    await asyncio.sleep(0)
+
+
 @pytest.mark.postgres
+@pytest.mark.parametrize("kill", [_kill_while_the_loop_waits, _kill_while_the_loop_is_blocked])
 async def test_postgres_connection_closed_by_the_server_is_replaced(
-    postgres_database: str,
+    postgres_database: str, kill: Callable[[str, int], Awaitable[None]]
 ) -> None:
-    """After the server kills a pooled connection, the next query still works, on a new one."""
+    """After the server kills a pooled connection, seen whole or half read, the next query works."""
     engine = create_engine(postgres_url(postgres_database))
     try:
         async with engine.connect() as connection:
             first = await connection.scalar(text("SELECT pg_backend_pid()"))
-        await _terminate(postgres_database, int(first or 0))
-        await asyncio.sleep(0.05)  # let the event loop read the server's goodbye
-        async with engine.connect() as connection:
-            second = await connection.scalar(text("SELECT pg_backend_pid()"))
-    finally:
-        await engine.dispose()
-    assert second is not None
-    assert second != first
-
-
-@pytest.mark.postgres
-async def test_postgres_connection_whose_goodbye_was_half_read_is_replaced(
-    postgres_database: str,
-) -> None:
-    """A connection whose goodbye the loop has read but not yet its end of stream is replaced."""
-    engine = create_engine(postgres_url(postgres_database))
-    try:
-        async with engine.connect() as connection:
-            first = await connection.scalar(text("SELECT pg_backend_pid()"))
-        # Terminate from another thread while this loop is blocked, so the server's FATAL
-        # message and its end of stream are both waiting in the socket; one loop pass then
-        # reads the message (asyncpg stops expecting ReadyForQuery) but not yet the EOF.
-        killer = threading.Thread(
-            target=asyncio.run, args=(_terminate(postgres_database, int(first or 0)),)
-        )
-        killer.start()
-        killer.join()
-        await asyncio.sleep(0)
+        await kill(postgres_database, int(first or 0))
         async with engine.connect() as connection:
             second = await connection.scalar(text("SELECT pg_backend_pid()"))
     finally:
