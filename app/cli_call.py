@@ -24,7 +24,7 @@ from voice_providers import VoiceProviderError
 
 from .cli_support import BAD_INPUT, FAILED, OK, fail, say
 from .config import Settings, StartupError
-from .deps import Services
+from .deps import Services, routed_provider_id
 from .errors import ApiError, api_error_for
 from .preview import CallPreview, preview_call
 from .schemas import BatchCallRequest
@@ -75,7 +75,10 @@ def add_call_command(commands: argparse._SubParsersAction[Any]) -> None:
     )
     call.add_argument("file", type=Path, help="a BatchCallRequest body, as POSTed to the API")
     call.add_argument(
-        "--provider", default=None, help="provider id (default: what /driver_data/call uses)"
+        "--provider",
+        default=None,
+        help="provider id (default: what /driver_data/call would use for the first driver: "
+        "VOICE_PROVIDER, or VOICE_PROVIDER_ROLLOUT's provider if the driver is in its share)",
     )
     call.add_argument(
         "--dry-run", action="store_true", help="print what would be said and sent; dial nothing"
@@ -158,7 +161,8 @@ async def _run(
     app = create_app(settings=settings)
     async with app.router.lifespan_context(app) as state:
         services = cast(Services, cast(Mapping[str, Any], state)["services"])
-        chosen = provider_id or settings.voice_provider
+        # Without --provider, the one /driver_data/call would use, rollout included.
+        chosen = provider_id or routed_provider_id(settings, request)
         if chosen not in services.registry.installed:
             installed = ", ".join(services.registry.installed) or "none"
             return fail(f"unknown provider {chosen!r}; installed: {installed}", BAD_INPUT)

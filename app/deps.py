@@ -78,13 +78,22 @@ async def get_caller(
 CallerDep = Annotated[str, Depends(get_caller)]
 
 
+def routed_provider_id(settings: Settings, body: BatchCallRequest) -> str:
+    """The provider id /driver_data/call uses for this request's (first) driver.
+
+    The rollout's share, else the VOICE_PROVIDER flag. The call route, its preview and the
+    CLI's ``call`` all ask here, so what a preview or a dry run shows is what a call would use.
+    """
+    driver_id = body.drivers[0].driverId if body.drivers else ""
+    return settings.routing.provider_for(driver_id)
+
+
 async def get_routed_provider(body: BatchCallRequest, services: ServicesDep) -> VoiceCallProvider:
-    """The provider for this request's driver: the rollout's share, else the VOICE_PROVIDER flag.
+    """The provider for this request's driver (`routed_provider_id`).
 
     FastAPI parses the body once and hands the same model to the route.
     """
-    driver_id = body.drivers[0].driverId if body.drivers else ""
-    return services.registry.get(services.settings.routing.provider_for(driver_id))
+    return services.registry.get(routed_provider_id(services.settings, body))
 
 
 async def get_elevenlabs_provider(services: ServicesDep) -> VoiceCallProvider:

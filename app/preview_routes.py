@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from .deps import CallerDep, ServicesDep
+from .deps import CallerDep, ServicesDep, routed_provider_id
 from .preview import CallPreview, preview_call
 from .schemas import ONE_LINE, BatchCallRequest, ErrorResponse
 
@@ -25,11 +25,9 @@ async def preview(
     provider: Annotated[str | None, Query(max_length=64, pattern=ONE_LINE)] = None,
 ) -> CallPreview:
     """Everything /driver_data/call would do up to the provider's request; nothing is dialled."""
-    # Without ?provider, the one /driver_data/call would use for this driver, rollout included.
-    driver_id = body.drivers[0].driverId if body.drivers else ""
     return await preview_call(
         service=services.calls,
         registry=services.registry,
         request=body,
-        provider_id=provider or services.settings.routing.provider_for(driver_id),
+        provider_id=provider or routed_provider_id(services.settings, body),
     )

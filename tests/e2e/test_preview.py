@@ -135,6 +135,36 @@ async def test_cli_call_places_the_call(
     assert fakes[provider].call_count == 1
 
 
+@pytest.mark.parametrize(("percent", "moved"), [(100, True), (0, False)], ids=["100", "0"])
+async def test_cli_call_without_provider_follows_the_rollout(
+    percent: int,
+    moved: bool,
+    fakes: dict[str, FakeServer],
+    cli_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """Without --provider, the dry run and the call use what /driver_data/call would: the
+    rollout's provider at 100 %, the VOICE_PROVIDER flag's at 0 %."""
+    default = cli_env["VOICE_PROVIDER"]
+    others = sorted(set(fakes) - {default})
+    if not others:
+        pytest.skip("a rollout needs two installed providers with fakes")
+    expected = others[0] if moved else default
+    env = {**cli_env, "VOICE_PROVIDER_ROLLOUT": f"{others[0]}:{percent}"}
+    request = str(DEMO_DATA / "call_with_trip.json")
+
+    code, out, err = await _cli("call", request, "--dry-run", env=env, cwd=tmp_path)
+    assert (code, err) == (0, ""), err
+    assert f"provider:   {expected}\n" in out
+    assert all(fake.call_count == 0 for fake in fakes.values())
+
+    code, out, err = await _cli("call", request, env=env, cwd=tmp_path)
+    assert (code, err) == (0, ""), err
+    assert {pid: fake.call_count for pid, fake in fakes.items()} == {
+        pid: int(pid == expected) for pid in fakes
+    }
+
+
 async def test_cli_call_failure_exits_1_with_one_line(
     fakes: dict[str, FakeServer], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
