@@ -64,6 +64,25 @@ async def test_preview_of_the_example_judges_every_point(database_url: str) -> N
     assert PREVIEW_CALL_SID in json.dumps(preview["payload"])
 
 
+async def test_preview_before_the_trip_is_imported_states_no_figures(database_url: str) -> None:
+    """Without the trip the data-driven points are no_data and quote no reading; after the
+    import the same body confirms them with the readings."""
+    async with serve(make_settings(database_url)) as service:
+        before = (await _preview(service, EXAMPLE)).json()
+        await _with_example_trips(service)
+        after = (await _preview(service, EXAMPLE)).json()
+    assert before["trip_id"] is None
+    temperature, fuel, _ = before["points"]
+    assert (temperature["template"], temperature["status"]) == ("temperature", "no_data")
+    assert (fuel["template"], fuel["status"]) == ("fuel", "no_data")
+    assert "41.5" not in temperature["text"] and "°F" not in temperature["text"]
+    assert "18%" not in fuel["text"]
+    assert "41.5" not in before["prompt"] and "18%" not in before["prompt"]
+    temperature, fuel, _ = after["points"]
+    assert (temperature["status"], fuel["status"]) == ("confirmed", "confirmed")
+    assert "41.5°F" in temperature["text"] and "18%" in fuel["text"]
+
+
 async def test_preview_dials_records_claims_and_counts_nothing(database_url: str) -> None:
     """Previews never reach the provider, write no attempt and leave the number's limit alone."""
     settings = make_settings(database_url, per_number_call_limit="1/10")
