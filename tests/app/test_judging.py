@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.database import direct, engine_of
 from app.default_prompts import DEFAULT_TEMPLATES, TemplateKind
 from app.judging import PointStatus, Thresholds, judge
-from app.prompts import BuiltPrompt, Point, PromptTemplates, build_prompt, match_template
+from app.prompts import (
+    BuiltPrompt,
+    Point,
+    PromptTemplates,
+    build_prompt,
+    default_template,
+    match_template,
+)
 from app.template_store import validate_template
 from app.trips import TripData, get_trip_data_for_violations, import_trips_csv
 
@@ -373,6 +380,75 @@ def test_no_contradicted_point_is_ever_worded_as_a_fact(
     assert "{" not in built.prompt and "}" not in built.prompt
 
 
+def _maybe(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), values)
+
+
+#: Any value, or none, for every trip field a template can read (NaN and infinities too).
+_FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "trip_id": _maybe(st.text(max_size=20)),
+    "set_point_f": _maybe(st.floats()),
+    "current_temp_f": _maybe(st.floats()),
+    "fuel_percent": _maybe(st.floats()),
+    "out_of_route": _maybe(st.booleans()),
+    "trailer_check_ok": _maybe(st.booleans()),
+    "current_location": _maybe(st.text(max_size=30)),
+    "start_odometer_miles": _maybe(st.floats()),
+    "current_odometer_miles": _maybe(st.floats()),
+    "sub_status": _maybe(st.text(max_size=20)),
+}
+_any_trips = st.fixed_dictionaries(_FIELD_VALUES).map(lambda values: TripData(**values))
+#: Operator text between placeholders: anything but braces and NUL (the edit refuses NUL).
+_literal_text = st.text(
+    alphabet=st.characters(exclude_characters="{}\x00"), min_size=1, max_size=12
+)
+#: A sentence with no trip data, which the edit validation requires of every text.
+_plain_sentence = st.from_regex(r"[A-Z][a-z ,']{0,40}", fullmatch=True)
+
+
+@st.composite
+def _edited_texts(draw: st.DrawFn, name: str) -> str:
+    """A text an operator could save for `name`: only the placeholders it allows, literal
+    ``{{``/``}}``, any other characters, sentences across lines."""
+    allowed = [f"{{{placeholder}}}" for placeholder in DEFAULT_TEMPLATES[name].placeholders]
+    fragment = st.one_of(_literal_text, st.sampled_from(allowed), st.sampled_from(["{{", "}}"]))
+    sentence = st.lists(fragment, min_size=1, max_size=6).map(" ".join)
+    sentences = draw(st.lists(sentence, max_size=4))
+    sentences.insert(draw(st.integers(0, len(sentences))), draw(_plain_sentence))
+    separator = draw(st.sampled_from([" ", "\n", "\n\n"]))
+    return separator.join(f"{text}." for text in sentences)
+
+
+@pytest.mark.parametrize("name", DATA_DRIVEN)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), trip=_any_trips, limits=_thresholds)
+def test_every_saveable_data_driven_text_renders_braces_free(
+    name: str, data: st.DataObject, trip: TripData, limits: Thresholds
+) -> None:
+    """Built-in or edited texts the validation accepts render, braces-free, for any trip data."""
+    texts = st.one_of(st.just(DEFAULT_TEMPLATES[name].text), _edited_texts(name))
+    text = data.draw(texts, label="text")
+    unconfirmed = data.draw(
+        st.one_of(st.just(DEFAULT_TEMPLATES[name].unconfirmed_text), _edited_texts(name)),
+        label="unconfirmed_text",
+    )
+    validate_template(name, text=text, unconfirmed_text=unconfirmed)
+    edited = replace(default_template(name), text=text, unconfirmed_text=unconfirmed, version=2)
+    templates = replace(DEFAULTS, templates={**DEFAULTS.templates, name: edited})
+    built = build_prompt(
+        "Marcus Bell",
+        [Violation("VIOLATION", FLAGS[name])],
+        trip,
+        None,
+        templates=templates,
+        thresholds=limits,
+    )
+    (point,) = built.points
+    assert (point.template, point.template_version) == (name, 2)
+    assert point.text.strip()
+    assert "{" not in built.prompt and "}" not in built.prompt
+
+
 @settings(max_examples=100, deadline=None)
 @given(trip=_trips, violations=_violations)
 def test_template_versions_name_every_template_used(
@@ -385,6 +461,6 @@ def test_template_versions_name_every_template_used(
 
 
 def test_trip_data_fields_are_all_exercised() -> None:
-    """The combination test covers every TripData field a template can read."""
+    """The combination tests cover every TripData field a template can read."""
     readable = {f.name for f in fields(TripData)} - {"driver_id", "updated_at"}
-    assert readable == set(_PRESENT)
+    assert readable == set(_PRESENT) == set(_FIELD_VALUES)
