@@ -53,6 +53,16 @@ def _versions(path: Path, name: str) -> list[tuple[int, str, str]]:
         )
 
 
+def _all_versions(path: Path) -> list[tuple[str, int, str, str | None]]:
+    with sqlite3.connect(path) as connection:
+        return list(
+            connection.execute(
+                "SELECT name, version, text, unconfirmed_text FROM driver_prompts "
+                "ORDER BY name, version"
+            )
+        )
+
+
 def _edit(monkeypatch: pytest.MonkeyPatch, *replacements: tuple[str, str]) -> None:
     monkeypatch.setenv("FAKE_EDIT", json.dumps(replacements))
 
@@ -86,6 +96,28 @@ def test_show_unknown_template_exits_2(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown template 'fuels'")
     assert len(err.splitlines()) == 1
+
+
+def test_edit_unknown_template_exits_2_and_changes_nothing(
+    database_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Editing an unknown name exits 2 with one line listing the real ones, before any editor
+    starts, and stores nothing."""
+    assert main(["db", "upgrade"]) == 0
+    before = _all_versions(database_file)
+    assert len(before) == len(TEMPLATE_NAMES)
+    capsys.readouterr()
+    # An editor that did start would fail the command with exit 1 instead.
+    monkeypatch.setenv("FAKE_EDIT_EXIT", "3")
+
+    assert main(["templates", "edit", "fuels"]) == 2
+
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert line.startswith("error: unknown template 'fuels'; the templates are: ")
+    assert "fuel" in line.split("the templates are: ")[1].split(", ")
+    assert captured.out == ""
+    assert _all_versions(database_file) == before
 
 
 def test_edit_saves_a_new_version_by_the_cli_user(
