@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from voice_providers import RetryPolicy, default_timeout, defaults
 
 from .database import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_QUEUE_TIMEOUT_SECONDS
+from .provider_transport import ShardedTransport
 from .rollout import ProviderRouting, Rollout, parse_rollout
 
 #: Longest a request may wait for the database: in-process for SQLite's one connection, then
@@ -220,18 +221,15 @@ class Settings(BaseSettings):
             pool=self.provider_pool_timeout_seconds,
         )
 
-    @property
-    def http_limits(self) -> httpx.Limits:
-        """Connection pool of the shared provider client: one connection per gate slot.
+    def http_transport(self) -> ShardedTransport:
+        """The shared provider client's transport: one kept-alive connection per gate slot.
 
-        httpx's default (100 connections, 20 kept alive) would make calls past the 20th
-        reconnect every time and calls past the 100th queue for a connection while holding
-        a gate slot.
+        httpx's default pool (100 connections, 20 kept alive) would make calls past the 20th
+        reconnect every time and calls past the 100th queue for a connection while holding a
+        gate slot; one pool that large costs more per request the larger it is, hence shards
+        (`app.provider_transport`).
         """
-        return httpx.Limits(
-            max_connections=self.max_concurrent_calls,
-            max_keepalive_connections=self.max_concurrent_calls,
-        )
+        return ShardedTransport(max_connections=self.max_concurrent_calls)
 
     def api_clients(self) -> list[ApiClient]:
         """Callers from `API_KEYS` (see `parse_api_keys`); empty when it is unset."""

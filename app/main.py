@@ -94,7 +94,7 @@ def create_app(
             engine = create_engine(url)
             stack.push_async_callback(engine.dispose)
             http_client = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=config.http_timeout, limits=config.http_limits)
+                httpx.AsyncClient(timeout=config.http_timeout, transport=config.http_transport())
             )
             try:
                 registry = build_registry(

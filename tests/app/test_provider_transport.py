@@ -1,0 +1,95 @@
+"""The shared provider client's transport: small pools, the least busy one first."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from app.config import Settings
+from app.loopback import start_server
+from app.provider_transport import SHARD_CONNECTIONS, ShardedTransport
+from tests.e2e._support import free_port
+
+
+class _HeldAnswers:
+    """An ASGI app that answers only once `release` is set, counting what arrived."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.arrived = 0
+        self.all_arrived = asyncio.Event()
+        self.expected = 1
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self.arrived += 1
+        if self.arrived >= self.expected:
+            self.all_arrived.set()
+        await self.release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+@pytest.mark.parametrize(("budget", "pools"), [(1, 1), (8, 1), (9, 2), (1000, 125)])
+def test_budget_is_split_into_pools_that_together_hold_it(budget: int, pools: int) -> None:
+    """No pool holds more than `SHARD_CONNECTIONS`; together they hold at least the budget."""
+    transport = ShardedTransport(max_connections=budget)
+    assert len(transport.in_flight) == pools
+    assert budget <= transport.connections < budget + pools
+    assert transport.connections // pools <= SHARD_CONNECTIONS
+
+
+def test_default_gate_has_one_kept_alive_connection_per_slot() -> None:
+    """The shared client's pools hold a connection for every call the gate admits."""
+    settings = Settings(_env_file=None)
+    assert settings.http_transport().connections >= settings.max_concurrent_calls
+
+
+async def test_requests_in_flight_go_to_the_least_busy_pool_and_leave_when_closed() -> None:
+    """Three held requests sit in three pools; each pool is free again once its answer closed."""
+    app = _HeldAnswers()
+    app.expected = 3
+    server = await start_server(app)
+    transport = ShardedTransport(max_connections=3 * SHARD_CONNECTIONS)
+    try:
+        async with httpx.AsyncClient(transport=transport) as client:
+            sent = [asyncio.create_task(client.get(server.url)) for _ in range(3)]
+            await asyncio.wait_for(app.all_arrived.wait(), 30)
+            assert transport.in_flight == (1, 1, 1)
+            app.release.set()
+            answers = await asyncio.gather(*sent)
+            assert [a.status_code for a in answers] == [200, 200, 200]
+            assert transport.in_flight == (0, 0, 0)
+    finally:
+        await server.stop()
+
+
+async def test_a_request_that_cannot_connect_frees_its_pool() -> None:
+    """A connection refused raises httpx's error and leaves no request counted in flight."""
+    transport = ShardedTransport(max_connections=2 * SHARD_CONNECTIONS)
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{free_port()}/")
+    assert transport.in_flight == (0, 0)
+
+
+async def test_a_streamed_answer_holds_its_pool_until_it_is_closed() -> None:
+    """A response read as a stream counts as in flight until closed, and only once after."""
+    app = _HeldAnswers()
+    app.release.set()
+    server = await start_server(app)
+    transport = ShardedTransport(max_connections=SHARD_CONNECTIONS)
+    try:
+        async with httpx.AsyncClient(transport=transport) as client:
+            async with client.stream("GET", server.url) as response:
+                assert transport.in_flight == (1,)
+                await response.aread()
+            assert transport.in_flight == (0,)
+            await response.aclose()
+            assert transport.in_flight == (0,)
+    finally:
+        await server.stop()
