@@ -7,7 +7,6 @@ Two formats: ``text`` (default, for a terminal: timestamp, level, logger, reques
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import sys
@@ -59,6 +58,10 @@ def configure_logging(
     # they stay at WARNING whatever LOG_LEVEL says.
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # httpx's INFO line per provider request says less than the call's own ✅/❌ line and cost
+    # a record per call; it shows when LOG_LEVEL is DEBUG.
+    debug = level.upper() == "DEBUG"
+    logging.getLogger("httpx").setLevel(logging.DEBUG if debug else logging.WARNING)
     # The core logs each retry once, as its 🔁 line with the attempt number; stamina's own
     # "stamina.retry_scheduled" (a WARNING) would say the same thing a second time.
     logging.getLogger("stamina").setLevel(logging.ERROR)
@@ -130,7 +133,8 @@ def redact(data: Any, *, full_numbers: bool) -> Any:
     """A copy of `data` with phone numbers masked (unless `full_numbers`) for logging."""
     if full_numbers:
         return data
-    return _mask(copy.deepcopy(data))
+    # `_mask` builds new dicts and lists and shares only immutable leaves: no copy needed.
+    return _mask(data)
 
 
 def _mask(data: Any) -> Any:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from app.logging_setup import SEPARATOR, configure_logging
+from app.logging_setup import SEPARATOR, configure_logging, redact
 from app.schemas import BatchCallRequest
 from tests.app.service_fixtures import (
     API_KEY,
@@ -295,6 +295,26 @@ def test_debug_level_keeps_the_database_driver_quiet() -> None:
         root.setLevel(saved_level)
         for logger, level in zip(own, saved_own, strict=True):
             logger.setLevel(level)
+
+
+@pytest.mark.parametrize(("level", "shown"), [("INFO", False), ("DEBUG", True)])
+def test_httpx_request_line_shows_only_at_debug(level: str, shown: bool) -> None:
+    """httpx's per-request INFO line repeats the call's own line; it shows at LOG_LEVEL=DEBUG."""
+    httpx_logger = logging.getLogger("httpx")
+    saved = httpx_logger.level
+    try:
+        configure_logging(level)
+        assert httpx_logger.isEnabledFor(logging.INFO) is shown
+    finally:
+        httpx_logger.setLevel(saved)
+
+
+def test_redact_masks_a_copy_and_leaves_the_original_alone() -> None:
+    """Masking for a log line builds new containers: the payload that is sent keeps its number."""
+    payload = {"to_number": PHONE_E164, "nested": [{"phoneNumber": PHONE_E164, "n": 1}]}
+    masked = redact(payload, full_numbers=False)
+    assert masked == {"to_number": MASKED, "nested": [{"phoneNumber": MASKED, "n": 1}]}
+    assert payload == {"to_number": PHONE_E164, "nested": [{"phoneNumber": PHONE_E164, "n": 1}]}
 
 
 async def test_database_errors_do_not_quote_phone_numbers(

@@ -71,6 +71,7 @@ async def test_library_request_lines_show_no_credentials_or_query(
     [fake, *_] = fakes.values()
     host = fake.url.removeprefix("http://")
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # its request lines show at LOG_LEVEL=DEBUG
 
     await client.get(f"http://proxy-user:{PASSWORD}@{host}/health?api_key={QUERY_KEY}")
 
