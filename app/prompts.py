@@ -17,6 +17,7 @@ Every piece of the result has its braces removed on the way in, so the agent can
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import string
@@ -350,6 +351,14 @@ def placeholders(text: str) -> set[str] | None:
     Args:
         text: Template text; ``{{`` and ``}}`` are literal braces.
     """
+    names = _field_names(text)
+    return None if names is None else set(names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_names(text: str) -> frozenset[str] | None:
+    # Cached: every call renders the same few template sentences, and parsing them was a
+    # tenth of the prompt build.
     names: set[str] = set()
     try:
         parsed = list(string.Formatter().parse(text))
@@ -363,11 +372,11 @@ def placeholders(text: str) -> set[str] | None:
         if not field_name.isidentifier() or format_spec or conversion:
             return None
         names.add(field_name)
-    return names
+    return frozenset(names)
 
 
 def _render_sentence(sentence: str, values: Mapping[str, str]) -> str | None:
-    names = placeholders(sentence)
+    names = _field_names(sentence)
     if names is None or not names <= values.keys():
         return None
     if not names:

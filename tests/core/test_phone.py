@@ -110,6 +110,23 @@ def test_us_number_refused_when_only_gb_is_allowed() -> None:
     assert excinfo.value.code == "region_not_allowed"
 
 
+def test_a_number_vetted_once_is_still_refused_where_its_region_is_not_allowed() -> None:
+    """Vetting remembers a number per set of allowed regions, never across them."""
+    assert vet_phone_number("(312) 555-0147") == "+13125550147"
+    assert vet_phone_number("(312) 555-0147") == "+13125550147"
+    with pytest.raises(InvalidPhoneNumberError) as refused:
+        vet_phone_number("(312) 555-0147", allowed_regions=["CA"])
+    assert refused.value.code == "region_not_allowed"
+
+
+def test_a_refused_number_is_refused_every_time() -> None:
+    """A refusal is not remembered as an answer: the second try is refused the same way."""
+    for _ in range(2):
+        with pytest.raises(InvalidPhoneNumberError) as refused:
+            vet_phone_number("1-800-555-0199")
+        assert refused.value.code == "toll_free_number"
+
+
 def test_invalid_phone_number_is_a_value_error() -> None:
     """The error is a `ValueError`, so schema validators turn it into a 422."""
     assert issubclass(InvalidPhoneNumberError, ValueError)
