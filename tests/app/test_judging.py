@@ -60,16 +60,22 @@ class Violation:
     description: str
 
 
-def _point(name: str, trip: TripData, limits: Thresholds = LIMITS) -> Point:
-    built = build_prompt(
+def _one_point_prompt(
+    name: str, trip: TripData, limits: Thresholds, templates: PromptTemplates = DEFAULTS
+) -> BuiltPrompt:
+    """The prompt for one violation that `name`'s template judges."""
+    return build_prompt(
         "Marcus Bell",
         [Violation("VIOLATION", FLAGS[name])],
         trip,
         None,
-        templates=DEFAULTS,
+        templates=templates,
         thresholds=limits,
     )
-    (point,) = built.points
+
+
+def _point(name: str, trip: TripData, limits: Thresholds = LIMITS) -> Point:
+    (point,) = _one_point_prompt(name, trip, limits).points
     assert point.template == name
     return point
 
@@ -435,14 +441,7 @@ def test_every_saveable_data_driven_text_renders_braces_free(
     validate_template(name, text=text, unconfirmed_text=unconfirmed)
     edited = replace(default_template(name), text=text, unconfirmed_text=unconfirmed, version=2)
     templates = replace(DEFAULTS, templates={**DEFAULTS.templates, name: edited})
-    built = build_prompt(
-        "Marcus Bell",
-        [Violation("VIOLATION", FLAGS[name])],
-        trip,
-        None,
-        templates=templates,
-        thresholds=limits,
-    )
+    built = _one_point_prompt(name, trip, limits, templates)
     (point,) = built.points
     assert (point.template, point.template_version) == (name, 2)
     assert point.text.strip()
