@@ -10,7 +10,10 @@ may have rung: an ambiguous failure, or a process that died mid-call).
 
 The key is the client's ``Idempotency-Key``, scoped to the caller and bound to a fingerprint of
 the request; without one it is the fingerprint itself, for `DEDUPE_WINDOW_SECONDS`, so a double
-click never places two calls.
+click never places two calls. Keys only match requests of their own kind, so the per-number checks
+also compare what requests ask for (`request_digest`): an attempt that may have rung without an
+answer saying so (``pending``, ``unknown``) answers the same request to its number, whatever its
+key, caller or timestamp, for as long as the attempt is kept (its ``expires_at``).
 """
 
 from __future__ import annotations
@@ -87,6 +90,14 @@ _LATEST_TO_NUMBER = statement(
     f"SELECT {_HELD_COLUMNS} FROM call_attempts WHERE {_MAY_HAVE_RUNG_SQL} "  # noqa: S608
     "AND (status = 'pending' OR updated_at > :since) ORDER BY created_at DESC LIMIT 1"
 )
+#: The newest attempt that asked the number for the same thing and may have rung it without
+#: an answer saying so: still pending, or unknown and within its retention.
+_UNANSWERED_REPEAT = statement(
+    f"SELECT {_HELD_COLUMNS} FROM call_attempts "  # noqa: S608
+    "WHERE phone_e164 = :phone AND request_digest = :digest AND call_sid <> :call_sid "
+    "AND (status = 'pending' OR (status = 'unknown' AND expires_at > :now)) "
+    "ORDER BY created_at DESC LIMIT 1"
+)
 _RUNG_SINCE = statement(
     f"SELECT created_at FROM call_attempts WHERE {_MAY_HAVE_RUNG_SQL} "  # noqa: S608
     "AND created_at >= :since ORDER BY created_at"
@@ -96,7 +107,8 @@ _RUNG_SINCE = statement(
 _SETTLE = statement(
     "UPDATE call_attempts SET status = :status, updated_at = :updated_at, "
     "response_status = :response_status, response_body = :response_body, "
-    "expires_at = CASE WHEN substr(idempotency_key, 1, 5) = 'auto:' THEN :auto_expires_at "
+    "expires_at = CASE WHEN idempotency_key IS NULL OR substr(idempotency_key, 1, 5) = 'auto:' "
+    "THEN :auto_expires_at "
     "ELSE expires_at END, "
     "idempotency_key = CASE WHEN :release THEN NULL ELSE idempotency_key END, "
     "error_code = :error_code, conversation_id = :conversation_id, "
@@ -322,36 +334,19 @@ class Attempts:
     async def _check_number(
         self, connection: DirectConnection, attempt: NewAttempt, now: datetime
     ) -> None:
-        """Refuse a second call to a number that was rung, or may have been, moments ago.
+        """Refuse a second call to a number that was rung, or may have been.
 
-        Whatever the key, the caller or the timestamp: the same request replays the earlier
-        answer (409 while it is pending), another one is refused with 429 and Retry-After.
+        Whatever the key, the caller or the timestamp: the same request as one that may have
+        rung without an answer saying so replays that answer (409 while it is pending) as long
+        as it is kept; within the interval the same request replays the earlier answer, another
+        one is refused with 429 and Retry-After.
         """
-        interval = self.policy.min_interval
         number = {"phone": attempt.phone_e164, "call_sid": attempt.call_sid}
-        latest = None
-        if interval:
-            rows = await connection.rows(_LATEST_TO_NUMBER, {**number, "since": now - interval})
-            latest = _Held.from_values(connection, rows[0]) if rows else None
-        if latest is not None:
-            replay = self._answer(latest)
-            if latest.request_digest == attempt.request_digest and replay is not None:
-                raise _Replayed(replay)
-            if latest.request_digest == attempt.request_digest:
-                raise ApiError(
-                    409,
-                    "An identical request for this number is still being processed",
-                    "idempotency_key_in_flight",
-                    call_sid=latest.call_sid,
-                )
-            wait = interval if latest.status == PENDING else latest.updated_at + interval - now
-            raise ApiError(
-                429,
-                f"This number was called less than {interval.total_seconds():g} seconds ago; "
-                "wait before calling it again",
-                "number_cooldown",
-                headers={"Retry-After": str(max(1, math.ceil(wait.total_seconds())))},
-            )
+        repeat = {**number, "digest": attempt.request_digest, "now": now}
+        if rows := await connection.rows(_UNANSWERED_REPEAT, repeat):
+            raise self._repeat(_Held.from_values(connection, rows[0]))
+        if self.policy.min_interval:
+            await self._check_interval(connection, attempt, number, now)
         if self.policy.limit.enabled:
             since = now - timedelta(minutes=self.policy.limit.minutes)
             rows = await connection.rows(_RUNG_SINCE, {**number, "since": since})
@@ -360,6 +355,41 @@ class Attempts:
                 [moment for moment in created if moment is not None], self.policy.limit, now=now
             ):
                 raise error
+
+    async def _check_interval(
+        self,
+        connection: DirectConnection,
+        attempt: NewAttempt,
+        number: Mapping[str, str],
+        now: datetime,
+    ) -> None:
+        """Refuse any call to a number within the interval after one that may have rung it."""
+        interval = self.policy.min_interval
+        rows = await connection.rows(_LATEST_TO_NUMBER, {**number, "since": now - interval})
+        if not rows:
+            return
+        latest = _Held.from_values(connection, rows[0])
+        if latest.request_digest == attempt.request_digest:
+            raise self._repeat(latest)
+        wait = interval if latest.status == PENDING else latest.updated_at + interval - now
+        raise ApiError(
+            429,
+            f"This number was called less than {interval.total_seconds():g} seconds ago; "
+            "wait before calling it again",
+            "number_cooldown",
+            headers={"Retry-After": str(max(1, math.ceil(wait.total_seconds())))},
+        )
+
+    def _repeat(self, earlier: _Held) -> Exception:
+        """What a repeat of `earlier` gets: its answer replayed, or 409 while it has none."""
+        if (replay := self._answer(earlier)) is not None:
+            return _Replayed(replay)
+        return ApiError(
+            409,
+            "An identical request for this number is still being processed",
+            "idempotency_key_in_flight",
+            call_sid=earlier.call_sid,
+        )
 
     def _expiry(self, key: str | None, now: datetime) -> datetime | None:
         if key is None:
@@ -417,7 +447,8 @@ class Attempts:
             "response_body": json.dumps(dict(answer[1])),
             # The dedupe window runs from the answer, so a slow call still blocks repeats; an
             # answer that may have rung blocks a blind resend for the key's full lifetime
-            # (keys derived from the body only: a client's key keeps its own lifetime).
+            # (keys derived from the body, and attempts without a key, whose expiry is what the
+            # number's checks read; a client's key keeps its own lifetime).
             "auto_expires_at": now
             + (self.policy.dedupe_window if status == PLACED else self.policy.ttl),
             # A failure that cannot have rung frees the key for the same request.

@@ -6,7 +6,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from app.attempts import FAILED, PENDING, UNKNOWN
+import pytest
+
+from app.attempts import ABANDONED, FAILED, PENDING, UNKNOWN
 from app.config import Settings
 from tests.app.service_fixtures import (
     API_KEY,
@@ -24,6 +26,9 @@ from voice_providers import CallOutcomeUnknownError, CallRejectedError
 REPLAYED = "Idempotent-Replayed"
 #: Another call to the same driver: other violations.
 OTHER_POINTS = [{"type": "REMINDER", "description": "Send the BOL picture"}]
+#: Past the interval: only the retention of an attempt that may have rung still protects.
+PAST_THE_INTERVAL = timedelta(minutes=3)
+TWO_CLIENTS = f"front={API_KEY},scheduler={OTHER_API_KEY}"
 
 
 def _settings(database_url: str, **overrides: Any) -> Settings:
@@ -157,4 +162,70 @@ async def test_unkeyed_unknown_outcome_blocks_a_resend_past_the_dedupe_window(
     assert first.status_code == again.status_code == 504
     assert again.headers[REPLAYED] == "true"
     assert attempt.status == UNKNOWN
+    assert dialled == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "resend", "overrides"),
+    [
+        pytest.param({"idempotency_key": "order-4"}, {}, {}, id="keyed-then-unkeyed"),
+        pytest.param(
+            {}, {"body": call_body(timestamp="2026-11-20T14:40:00Z")}, {}, id="new-timestamp"
+        ),
+        pytest.param(
+            {},
+            {"body": call_body(timestamp="2026-11-20T14:40:00Z")},
+            {"dedupe_window_seconds": 0},
+            id="new-timestamp-without-dedupe",
+        ),
+        pytest.param(
+            {"api_key": API_KEY},
+            {"api_key": OTHER_API_KEY},
+            {"api_keys": TWO_CLIENTS},
+            id="another-client",
+        ),
+    ],
+)
+async def test_an_unknown_outcome_blocks_the_same_request_past_the_interval(
+    database_url: str, first: dict[str, Any], resend: dict[str, Any], overrides: dict[str, Any]
+) -> None:
+    """The same request minutes after a 504 outcome unknown, in another mode, replays that 504."""
+    vapi = FakeVapi(fake_exception=CallOutcomeUnknownError("VAPI timed out"))
+    settings = _settings(database_url, **overrides)
+    async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
+        unknown = await service.call(**first)
+        await age_attempts(service.sessions, by=PAST_THE_INTERVAL)
+        again = await service.call(**resend)
+        dialled = len(vapi.history)
+    assert unknown.status_code == again.status_code == 504
+    assert again.headers[REPLAYED] == "true"
+    assert again.json() == unknown.json()
+    assert dialled == 1
+
+
+async def test_a_swept_pending_attempt_blocks_the_same_request_past_the_interval(
+    database_url: str,
+) -> None:
+    """A keyed call left pending by a crash and swept to unknown makes the same body sent
+    without a key two minutes later replay 504 with its call_sid instead of dialling."""
+    release, entered = asyncio.Event(), asyncio.Event()
+    vapi = FakeVapi(before_call=hold_until(release, entered=entered))
+    settings = _settings(database_url, pending_timeout_seconds=180)
+    async with serve(settings, providers=[vapi, FakeElevenLabs()]) as service:
+        held = asyncio.create_task(service.call(idempotency_key="order-5"))
+        await asyncio.wait_for(entered.wait(), timeout=30)
+        await age_attempts(service.sessions, by=timedelta(seconds=181))
+        await service.attempts.sweep()
+        [crashed] = await service.attempts.recent(driver_id=None, limit=5)
+        await age_attempts(service.sessions, by=timedelta(minutes=2))
+        # A redial would be held by the fake: the timeout turns that into a failure, not a hang.
+        again = await asyncio.wait_for(service.call(), timeout=10)
+        release.set()
+        await held
+        dialled = vapi.entered
+    assert (crashed.status, crashed.error_code) == (UNKNOWN, ABANDONED)
+    assert again.status_code == 504
+    assert again.headers[REPLAYED] == "true"
+    assert again.json()["error_code"] == "call_outcome_unknown"
+    assert again.json()["call_sid"] == crashed.call_sid
     assert dialled == 1
