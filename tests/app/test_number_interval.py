@@ -21,7 +21,12 @@ from tests.app.service_fixtures import (
     make_settings,
     serve,
 )
-from voice_providers import CallOutcomeUnknownError, CallRejectedError
+from voice_providers import (
+    CallNotDeliveredError,
+    CallOutcomeUnknownError,
+    CallRejectedError,
+    VoiceProviderError,
+)
 
 REPLAYED = "Idempotent-Replayed"
 #: Another call to the same driver: other violations.
@@ -229,3 +234,41 @@ async def test_a_swept_pending_attempt_blocks_the_same_request_past_the_interval
     assert again.json()["error_code"] == "call_outcome_unknown"
     assert again.json()["call_sid"] == crashed.call_sid
     assert dialled == 1
+
+
+async def test_another_request_after_an_unknown_outcome_is_placed_past_the_interval(
+    database_url: str,
+) -> None:
+    """An outcome unknown blocks only its own request: other points for the driver are dialled."""
+    vapi = FakeVapi(fake_exception=CallOutcomeUnknownError("VAPI timed out"))
+    async with serve(_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
+        await service.call()
+        await age_attempts(service.sessions, by=PAST_THE_INTERVAL)
+        other = await service.call(call_body(violations=OTHER_POINTS))
+        dialled = len(vapi.history)
+    assert other.status_code == 200, other.text
+    assert REPLAYED not in other.headers
+    assert dialled == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(CallRejectedError("VAPI rejected the call request"), id="rejected"),
+        pytest.param(CallNotDeliveredError("Unable to reach VAPI API"), id="not-delivered"),
+    ],
+)
+async def test_a_failure_that_cannot_have_rung_never_blocks_the_same_request(
+    database_url: str, error: VoiceProviderError
+) -> None:
+    """After a keyed call that failed before dialling, the same body without a key and with a
+    new timestamp is dialled at once."""
+    vapi = FakeVapi(fake_exception=error)
+    async with serve(_settings(database_url), providers=[vapi, FakeElevenLabs()]) as service:
+        failed = await service.call(idempotency_key="order-6")
+        retried = await service.call(call_body(timestamp="2026-11-20T14:40:00Z"))
+        dialled = len(vapi.history)
+    assert failed.status_code in (502, 504)
+    assert retried.status_code == 200, retried.text
+    assert REPLAYED not in retried.headers
+    assert dialled == 2
