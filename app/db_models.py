@@ -131,6 +131,8 @@ class CallAttempt(Base):
     __tablename__ = "call_attempts"
     __table_args__ = (
         Index("ix_call_attempts_phone_created", "phone_e164", "created_at"),
+        # The same request's earlier attempts to a number in one index step (migration 0006).
+        Index("ix_call_attempts_phone_digest", "phone_e164", "request_digest", "created_at"),
         UniqueConstraint("caller", "idempotency_key", name="uq_call_attempts_caller_key"),
     )
 

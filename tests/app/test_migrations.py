@@ -141,6 +141,11 @@ async def test_upgrade_creates_indexes_and_unique_constraints(engine: AsyncEngin
         "phone_e164",
         "created_at",
     ]
+    assert schema["indexes"]["call_attempts"]["ix_call_attempts_phone_digest"] == [
+        "phone_e164",
+        "request_digest",
+        "created_at",
+    ]
     assert schema["indexes"]["call_attempts"]["ix_call_attempts_status"] == ["status"]
     assert schema["unique"]["call_attempts"]["uq_call_attempts_caller_key"] == [
         "caller",
