@@ -43,6 +43,13 @@ def test_budget_is_split_into_pools_that_together_hold_it(budget: int, pools: in
     assert transport.connections // pools <= SHARD_CONNECTIONS
 
 
+def test_every_pool_shares_one_tls_context() -> None:
+    """The CA bundle is loaded once, not once per pool (125 pools cost 100 MB before)."""
+    transport = ShardedTransport(max_connections=1000)
+    contexts = {id(pool._pool._ssl_context) for pool in transport._pools}
+    assert len(contexts) == 1
+
+
 def test_default_gate_has_one_kept_alive_connection_per_slot() -> None:
     """The shared client's pools hold a connection for every call the gate admits."""
     settings = Settings(_env_file=None)
