@@ -18,6 +18,7 @@ import contextlib
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from . import servers
 from .load import run_wrk
@@ -36,7 +37,7 @@ def _start(
     *,
     name: str,
     kind: str,
-    env: dict[str, str],
+    env: dict[str, Any],
     repo: Path | None,
 ) -> servers.Server:
     url = stack.enter_context(database(kind, folder, f"ab_{name}"))
@@ -95,8 +96,8 @@ def main() -> int:
                     measured = measure(service, connections=connections, seconds=args.seconds)
                     rounds.setdefault((side, connections), []).append(measured)
             servers.reset_fake(fake)
-        for (side, connections), measured in sorted(rounds.items()):
-            print(_summary(side, connections, measured))  # noqa: T201 - the tool's output
+        for (side, connections), taken in sorted(rounds.items()):
+            print(_summary(side, connections, taken))  # noqa: T201 - the tool's output
     return 0
 
 
