@@ -52,11 +52,12 @@ def _summary(name: str, connections: int, rounds: list[Measured]) -> str:
     rates = [m.load.per_second for m in rounds]
     cpu = [m.cpu_ms_per_request for m in rounds]
     p50 = statistics.median(m.load.p50_ms for m in rounds)
+    failed = sum(m.load.failed for m in rounds)
     return (
         f"{name} {connections:2d} conn: req/s {[round(r) for r in rates]} "
         f"cpu ms/req {[round(c, 2) for c in cpu]}  "
         f"median {statistics.median(rates):.0f} req/s, {statistics.median(cpu):.2f} ms/req, "
-        f"p50 {p50:.2f} ms"
+        f"p50 {p50:.2f} ms; {failed} failed"
     )
 
 
