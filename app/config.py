@@ -7,6 +7,7 @@ reads them.
 from __future__ import annotations
 
 import re
+import urllib.request
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -221,15 +222,31 @@ class Settings(BaseSettings):
             pool=self.provider_pool_timeout_seconds,
         )
 
-    def http_transport(self) -> ShardedTransport:
-        """The shared provider client's transport: one kept-alive connection per gate slot.
+    @property
+    def http_limits(self) -> httpx.Limits:
+        """One kept-alive connection per gate slot.
 
-        httpx's default pool (100 connections, 20 kept alive) would make calls past the 20th
-        reconnect every time and calls past the 100th queue for a connection while holding a
-        gate slot; one pool that large costs more per request the larger it is, hence shards
-        (`app.provider_transport`).
+        httpx's default (100 connections, 20 kept alive) would make calls past the 20th
+        reconnect every time and calls past the 100th queue for a connection while holding
+        a gate slot.
         """
-        return ShardedTransport(max_connections=self.max_concurrent_calls)
+        return httpx.Limits(
+            max_connections=self.max_concurrent_calls,
+            max_keepalive_connections=self.max_concurrent_calls,
+        )
+
+    def provider_client(self) -> httpx.AsyncClient:
+        """The shared provider client, with `http_limits` connections.
+
+        Split into small pools (`app.provider_transport`), because one pool that large costs
+        more per request the larger it is; but through a proxy from the environment
+        (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) httpx's own transport,
+        since httpx reads those only when it builds its transport itself.
+        """
+        if urllib.request.getproxies():
+            return httpx.AsyncClient(timeout=self.http_timeout, limits=self.http_limits)
+        transport = ShardedTransport(max_connections=self.max_concurrent_calls)
+        return httpx.AsyncClient(timeout=self.http_timeout, transport=transport)
 
     def api_clients(self) -> list[ApiClient]:
         """Callers from `API_KEYS` (see `parse_api_keys`); empty when it is unset."""

@@ -93,9 +93,7 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             engine = create_engine(url)
             stack.push_async_callback(engine.dispose)
-            http_client = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=config.http_timeout, transport=config.http_transport())
-            )
+            http_client = await stack.enter_async_context(config.provider_client())
             try:
                 registry = build_registry(
                     plugin_manager or get_plugin_manager(),

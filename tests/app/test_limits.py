@@ -191,8 +191,10 @@ def test_open_file_shortfall_is_logged_not_fatal() -> None:
     assert "2128" in done.stderr
 
 
-def test_default_gate_admits_a_shift_change_burst() -> None:
-    """The default gate is far above one burst of create-call requests, and has the fds for it."""
+def test_default_gate_admits_a_shift_change_burst_and_the_pool_matches() -> None:
+    """The default gate is far above one burst of create-call requests; the pool is as big."""
     settings = Settings(_env_file=None)
     assert settings.max_concurrent_calls >= 500
+    assert settings.http_limits.max_connections == settings.max_concurrent_calls
+    assert settings.http_limits.max_keepalive_connections == settings.max_concurrent_calls
     assert file_descriptors_for(settings.max_concurrent_calls) > 2 * settings.max_concurrent_calls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpcore
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
@@ -50,10 +51,36 @@ def test_every_pool_shares_one_tls_context() -> None:
     assert len(contexts) == 1
 
 
-def test_default_gate_has_one_kept_alive_connection_per_slot() -> None:
-    """The shared client's pools hold a connection for every call the gate admits."""
+_PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def test_provider_client_has_one_kept_alive_connection_per_gate_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a proxy, the shared client's small pools hold a connection for every slot."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
     settings = Settings(_env_file=None)
-    assert settings.http_transport().connections >= settings.max_concurrent_calls
+    client = settings.provider_client()
+    transport = client._transport_for_url(httpx.URL("https://api.example.test/v1"))
+    assert isinstance(transport, ShardedTransport)
+    assert transport.connections >= settings.max_concurrent_calls
+
+
+def test_provider_client_goes_through_a_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY is honoured (httpx reads it only for its own transport), with the gate's pool."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    settings = Settings(_env_file=None)
+    client = settings.provider_client()
+    transport = client._transport_for_url(httpx.URL("https://api.example.test/v1"))
+    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    pool = transport._pool
+    assert isinstance(pool, httpcore.AsyncHTTPProxy)
+    assert pool._max_connections == pool._max_keepalive_connections
+    assert pool._max_connections == settings.max_concurrent_calls
 
 
 async def test_requests_in_flight_go_to_the_least_busy_pool_and_leave_when_closed() -> None:
