@@ -38,7 +38,7 @@ from .metrics import CallMetrics
 from .prompts import BuiltPrompt, build_prompt, sanitize_text
 from .schemas import BatchCallRequest, CallResponse, DriverData, DriverSummary
 from .template_store import TemplateStore
-from .trips import TripData, get_trip_data_for_violations
+from .trips import TripData, trip_found, trip_lookups
 
 logger = logging.getLogger("violation_calls.orchestrator")
 
@@ -291,11 +291,14 @@ class ViolationCallService:
             trip_id: The violations' trip id (or the request's).
             fallback: The request-level trip id.
         """
+        lookups = trip_lookups(
+            trip_id=trip_id, fallback_trip_id=fallback, driver_id=driver.driverId
+        )
         async with direct(self._engine) as connection:
-            trip: TripData = await get_trip_data_for_violations(
-                connection, trip_id=trip_id, fallback_trip_id=fallback, driver_id=driver.driverId
+            templates, found = await self.templates.current_along(
+                connection, [lookup.query for lookup in lookups]
             )
-            templates = await self.templates.current(connection)
+        trip = trip_found(lookups, found, driver_id=driver.driverId)
         return build_prompt(
             driver.driverName,
             driver.violations.violationDetails,

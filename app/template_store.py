@@ -9,15 +9,16 @@ Each process caches the current templates and revalidates them per call with one
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from .database import DirectConnection, direct, engine_of, statement
+from .database import DirectConnection, Statement, direct, engine_of, statement
 from .db_models import DriverPrompt
 from .default_prompts import DEFAULT_TEMPLATES, TEMPLATE_NAMES, TemplateKind
 from .prompts import (
@@ -249,17 +250,31 @@ class TemplateStore:
         if connection is None:
             async with direct(engine_of(self._sessions)) as own:
                 return await self.current(own)
-        stamp = (await connection.rows(_STAMP))[0][0]
+        templates, _ = await self.current_along(connection, [])
+        return templates
+
+    async def current_along(
+        self,
+        connection: DirectConnection,
+        queries: Sequence[tuple[Statement, Mapping[str, Any]]],
+    ) -> tuple[PromptTemplates, list[Sequence[Sequence[Any]]]]:
+        """The current templates, and the rows of other queries read in the same hop.
+
+        A call needs its trip and the templates' stamp: on SQLite each hop to the driver's
+        thread holds the process's only connection for a turn of the event loop.
+        """
+        stamp_rows, *rows = await connection.rows_of_each([(_STAMP, {}), *queries])
+        stamp = stamp_rows[0][0]
         cached = self._cached
         if cached is not None and cached[0] == stamp:
-            return cached[1]
+            return cached[1], rows
         latest = await self._latest(connection)
         templates = PromptTemplates.from_templates(
             [latest[name].as_prompt_template() for name in TEMPLATE_NAMES]
         )
         self.loads += 1
         self._cached = (stamp, templates)
-        return templates
+        return templates, rows
 
     async def _latest(self, connection: DirectConnection) -> dict[str, TemplateVersion]:
         found: dict[str, TemplateVersion] = {}

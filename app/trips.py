@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any, Final, Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.database import DirectConnection, insert_on_conflict, statement
+from app.database import DirectConnection, Statement, insert_on_conflict, statement
 from app.db_models import Trip
 from app.timeutil import utcnow
 
@@ -26,8 +26,11 @@ __all__ = [
     "TRIP_CSV_COLUMNS",
     "TripData",
     "TripImportError",
+    "TripLookup",
     "get_trip_data_for_violations",
     "import_trips_csv",
+    "trip_found",
+    "trip_lookups",
 ]
 
 logger = logging.getLogger("violation_calls.trips")
@@ -119,39 +122,56 @@ def _clean_id(value: str | None) -> str | None:
     return value or None
 
 
-async def get_trip_data_for_violations(
-    connection: DirectConnection,
-    *,
-    trip_id: str | None,
-    fallback_trip_id: str | None,
-    driver_id: str,
-) -> TripData:
-    """Find the trip a violation call is about.
+@dataclass(frozen=True, slots=True)
+class TripLookup:
+    """One way to find the trip of a call, in the order they are tried."""
 
-    Tries ``trip_id`` (the driver's ``violations.tripId``), then ``fallback_trip_id`` (the
-    request's ``trip_id``), then the driver's most recently updated trip. A trip found by id
-    that belongs to another driver is still used, with a warning: the dispatcher named it.
+    #: Where the id came from (for the log), or ``None`` for the driver's latest trip.
+    source: str | None
+    query: tuple[Statement, Mapping[str, Any]]
 
-    Args:
-        connection: A connection from :func:`app.database.direct` (one statement per try).
-        trip_id: The trip named in the violations; ``""`` or ``None`` means none.
-        fallback_trip_id: The request-level trip id; ``""`` or ``None`` means none.
-        driver_id: The driver being called.
 
-    Returns:
-        The trip's data, or :meth:`TripData.empty` when no trip matches (not an error: the
-        prompt then uses its generic sentences).
+def trip_lookups(
+    *, trip_id: str | None, fallback_trip_id: str | None, driver_id: str
+) -> list[TripLookup]:
+    """The statements that may find a call's trip, first choice first.
+
+    ``trip_id`` (the driver's ``violations.tripId``), then ``fallback_trip_id`` (the request's
+    ``trip_id``), then the driver's most recently updated trip; blank ids are skipped. All of
+    them are sent at once (one hop on SQLite, each an index step) and the first that finds a
+    row wins: see :func:`trip_found`.
     """
-    for source, candidate in (("tripId", trip_id), ("trip_id", fallback_trip_id)):
-        wanted = _clean_id(candidate)
-        if wanted is None:
-            continue
-        rows = await connection.rows(TRIP_BY_ID, {"trip_id": wanted})
+    lookups = [
+        TripLookup(source, (TRIP_BY_ID, {"trip_id": wanted}))
+        for source, wanted in (
+            ("tripId", _clean_id(trip_id)),
+            ("trip_id", _clean_id(fallback_trip_id)),
+        )
+        if wanted is not None
+    ]
+    if (driver := _clean_id(driver_id)) is not None:
+        lookups.append(TripLookup(None, (LATEST_TRIP, {"driver_id": driver})))
+    return lookups
+
+
+def trip_found(
+    lookups: Sequence[TripLookup], results: Sequence[Sequence[Sequence[Any]]], *, driver_id: str
+) -> TripData:
+    """The trip the first successful lookup found, or :meth:`TripData.empty` (not an error:
+    the prompt then uses its generic sentences).
+
+    A trip found by id that belongs to another driver is still used, with a warning: the
+    dispatcher named it.
+    """
+    for lookup, rows in zip(lookups, results, strict=True):
         if not rows:
-            logger.info("Trip %s (from %s) not found", wanted, source)
+            if lookup.source is not None:
+                logger.info("Trip %s (from %s) not found", _wanted(lookup), lookup.source)
             continue
         trip = TripData.from_values(rows[0])
-        if trip.driver_id != driver_id:
+        if lookup.source is None:
+            logger.info("Using driver %s's most recent trip %s", trip.driver_id, trip.trip_id)
+        elif trip.driver_id != driver_id:
             logger.warning(
                 "Trip %s belongs to driver %s, not %s; using it because the request names it",
                 trip.trip_id,
@@ -159,17 +179,32 @@ async def get_trip_data_for_violations(
                 driver_id,
             )
         return trip
-
-    driver = _clean_id(driver_id)
-    if driver is not None:
-        rows = await connection.rows(LATEST_TRIP, {"driver_id": driver})
-        if rows:
-            latest = TripData.from_values(rows[0])
-            logger.info("Using driver %s's most recent trip %s", driver, latest.trip_id)
-            return latest
-
     logger.info("No trip data for driver %s; the prompt will use generic sentences", driver_id)
     return TripData.empty()
+
+
+def _wanted(lookup: TripLookup) -> Any:
+    return lookup.query[1]["trip_id"]
+
+
+async def get_trip_data_for_violations(
+    connection: DirectConnection,
+    *,
+    trip_id: str | None,
+    fallback_trip_id: str | None,
+    driver_id: str,
+) -> TripData:
+    """Find the trip a violation call is about (:func:`trip_lookups`, :func:`trip_found`).
+
+    Args:
+        connection: A connection from :func:`app.database.direct`.
+        trip_id: The trip named in the violations; ``""`` or ``None`` means none.
+        fallback_trip_id: The request-level trip id; ``""`` or ``None`` means none.
+        driver_id: The driver being called.
+    """
+    lookups = trip_lookups(trip_id=trip_id, fallback_trip_id=fallback_trip_id, driver_id=driver_id)
+    results = await connection.rows_of_each([lookup.query for lookup in lookups])
+    return trip_found(lookups, results, driver_id=driver_id)
 
 
 class TripImportError(ValueError):

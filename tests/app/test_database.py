@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.pool import QueuePool
 
 import app.database
@@ -293,3 +294,142 @@ async def test_direct_connection_of_a_cancelled_call_goes_back_to_the_pool(
             assert (await connection.rows(statement("SELECT 2")))[0][0] == 2
     finally:
         await engine.dispose()
+
+
+async def test_direct_sqlite_statements_of_a_batch_share_one_hop(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several statements sent together take one trip to aiosqlite's thread, rows in order."""
+    path = tmp_path / "batch.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+    hops: list[object] = []
+    try:
+        async with direct(engine) as connection:
+            driver = connection._driver  # type: ignore[attr-defined]
+            real = driver._execute
+
+            async def counted(function: Callable[[], object]) -> object:
+                hops.append(function)
+                return await real(function)
+
+            monkeypatch.setattr(driver, "_execute", counted)
+            results = await connection.rows_of_each(
+                [
+                    (_DIRECT_INSERT_TRIP, {"trip": "T-batch", "at": moment}),
+                    (statement("SELECT trip_id FROM trips WHERE trip_id = :t"), {"t": "T-batch"}),
+                    (statement("SELECT trip_id FROM trips WHERE trip_id = :t"), {"t": "T-none"}),
+                ]
+            )
+            monkeypatch.undo()
+        async with direct(engine) as connection:
+            stored = await connection.rows(statement("SELECT count(*) FROM trips"))
+    finally:
+        await engine.dispose()
+    assert len(hops) == 1
+    assert [list(rows) for rows in results] == [[], [("T-batch",)], []]
+    assert stored[0][0] == 1
+
+
+def _traced(engine: AsyncEngine, statements: list[str]) -> Callable[[], Awaitable[None]]:
+    async def install() -> None:
+        async with direct(engine) as connection:
+            connection._driver._conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+
+    return install
+
+
+async def test_direct_sqlite_write_that_need_not_be_durable_skips_only_its_own_sync(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """durable=False commits at synchronous=NORMAL and puts FULL back; default writes stay FULL."""
+    path = tmp_path / "relaxed.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+    trace: list[str] = []
+    try:
+        await _traced(engine, trace)()
+        async with direct(engine) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-durable", "at": moment})
+        durable = list(trace)
+        trace.clear()
+        async with direct(engine, durable=False) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-relaxed", "at": moment})
+        async with direct(engine) as connection:
+            level = (await connection.rows(statement("PRAGMA synchronous")))[0][0]
+    finally:
+        await engine.dispose()
+    assert not any("synchronous" in line for line in durable)
+    relaxed = [line for line in trace if "synchronous" in line or "INSERT" in line]
+    assert relaxed[:3] == [
+        "PRAGMA synchronous=NORMAL",
+        relaxed[1],
+        "PRAGMA synchronous=FULL",
+    ]
+    assert relaxed[1].startswith("INSERT INTO trips")
+    assert level == 2  # FULL again: the next pending record is synced before dialling
+
+
+async def test_direct_sqlite_failed_relaxed_write_restores_full_sync_and_writes_nothing(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A relaxed write that fails is rolled back, FULL is restored, and the next write works."""
+    path = tmp_path / "relaxed-fails.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+    try:
+        async with direct(engine) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-1", "at": moment})
+        with pytest.raises(sqlite3.IntegrityError):
+            async with direct(engine, durable=False) as connection:
+                await connection.rows_of_each(
+                    [
+                        (_DIRECT_INSERT_TRIP, {"trip": "T-2", "at": moment}),
+                        (_DIRECT_INSERT_TRIP, {"trip": "T-1", "at": moment}),  # duplicate key
+                    ]
+                )
+        async with direct(engine) as connection:
+            level = (await connection.rows(statement("PRAGMA synchronous")))[0][0]
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-3", "at": moment})
+            trips = await connection.rows(statement("SELECT trip_id FROM trips ORDER BY 1"))
+    finally:
+        await engine.dispose()
+    assert level == 2
+    assert [row[0] for row in trips] == ["T-1", "T-3"]
+
+
+async def test_direct_sqlite_connection_is_given_back_within_the_same_turn_of_the_loop(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Checking out and returning SQLite's connection lets no other task run in between.
+
+    With one connection per process, every turn of the loop it sits unused while checked
+    out is a turn every other call waits for it.
+    """
+    path = tmp_path / "turns.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    try:
+        async with direct(engine):
+            pass  # warm: the first checkout connects
+        await asyncio.sleep(0)
+        before = turns
+        async with direct(engine):
+            pass
+        during = turns - before
+    finally:
+        counter.cancel()
+        await engine.dispose()
+    assert during == 0
