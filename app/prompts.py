@@ -149,15 +149,17 @@ def _cap(text: str, limit: int) -> str:
     return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
 
 
+def _cleaned_char(char: str) -> str | None:
+    if char.isspace():
+        return " "
+    if char in _BRACES or unicodedata.category(char).startswith("C"):
+        return None
+    return char
+
+
 def _ascii_cleaning_table() -> dict[int, str | None]:
-    table: dict[int, str | None] = {}
-    for code in range(128):
-        char = chr(code)
-        if char.isspace():
-            table[code] = " "
-        elif char in _BRACES or unicodedata.category(char).startswith("C"):
-            table[code] = None
-    return table
+    chars = map(chr, range(128))
+    return {ord(char): cleaned for char in chars if (cleaned := _cleaned_char(char)) != char}
 
 
 #: `_clean_chars` for pure ASCII in one `str.translate` (NFKC leaves ASCII unchanged).
@@ -166,19 +168,17 @@ _ASCII_CLEANING = _ascii_cleaning_table()
 
 def _clean_chars(text: str) -> str:
     """NFKC-normalise, turn whitespace into spaces, drop other control characters and braces."""
+    if not text.isascii():
+        # NFKC first: it folds look-alikes such as fullwidth braces into the ASCII ones.
+        text = unicodedata.normalize("NFKC", text)
+    # Printable text has no C* character and no whitespace but " ", and NFKC never outputs a
+    # look-alike brace, so only "{" and "}" could go: most text skips the per-character work.
+    if text.isprintable() and "{" not in text and "}" not in text:
+        return text
     if text.isascii():
         return text.translate(_ASCII_CLEANING)
-    # NFKC first: it folds look-alikes such as fullwidth braces into the ASCII ones.
-    normalized = unicodedata.normalize("NFKC", text)
-    kept: list[str] = []
-    for char in normalized:
-        if char.isspace():
-            kept.append(" ")
-        elif char in _BRACES or unicodedata.category(char).startswith("C"):
-            continue
-        else:
-            kept.append(char)
-    return "".join(kept)
+    # One decision per distinct character, not per character.
+    return text.translate({ord(char): _cleaned_char(char) for char in set(text)})
 
 
 def sanitize_text(text: str, *, limit: int) -> str:
@@ -299,12 +299,7 @@ def prompt_values(
     Returns:
         Placeholder name -> text, e.g. ``{"current_temp_f": "41.5°F", "fuel_percent": "18%"}``.
     """
-    limits = thresholds or Thresholds()
-    values: dict[str, str] = {
-        "temp_tolerance_f": f"{_format_number(limits.temp_tolerance_f)}°F",
-        "required_fuel_percent": f"{_format_number(limits.required_fuel_percent)}%",
-        "early_stop_miles": _miles(limits.early_stop_miles),
-    }
+    values = dict(_threshold_values(thresholds or Thresholds()))
     name = sanitize_text(driver_name, limit=MAX_DRIVER_NAME_CHARS)
     if name:
         values["driver_name"] = name
@@ -340,6 +335,18 @@ def prompt_values(
     return values
 
 
+# Cached by the thresholds (configuration, not call data): they are the same on every call.
+@functools.lru_cache(maxsize=16)
+def _threshold_values(limits: Thresholds) -> Mapping[str, str]:
+    return MappingProxyType(
+        {
+            "temp_tolerance_f": f"{_format_number(limits.temp_tolerance_f)}°F",
+            "required_fuel_percent": f"{_format_number(limits.required_fuel_percent)}%",
+            "early_stop_miles": _miles(limits.early_stop_miles),
+        }
+    )
+
+
 def _miles(miles: float) -> str:
     whole = round(miles)
     return f"{whole:,} mile" + ("" if whole == 1 else "s")
@@ -355,10 +362,7 @@ def placeholders(text: str) -> set[str] | None:
     return None if names is None else set(names)
 
 
-@functools.lru_cache(maxsize=1024)
 def _field_names(text: str) -> frozenset[str] | None:
-    # Cached: every call renders the same few template sentences, and parsing them was a
-    # tenth of the prompt build.
     names: set[str] = set()
     try:
         parsed = list(string.Formatter().parse(text))
@@ -375,18 +379,98 @@ def _field_names(text: str) -> frozenset[str] | None:
     return frozenset(names)
 
 
-def _render_sentence(sentence: str, values: Mapping[str, str]) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    """A template sentence with placeholders, kept only when all of them have a value."""
+
+    text: str
+    names: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """A non-blank template line: its indentation and its sentences.
+
+    A ``str`` part is a sentence without placeholders, already unescaped: it never changes.
+    """
+
+    prefix: str
+    parts: tuple[str | _Sentence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledText:
+    """A template text split once; ``None`` lines are blank ones.
+
+    ``constant`` is the rendered text when no sentence has a placeholder (the system prompt,
+    the closing reminders, every reminder), since it then depends on nothing but the text.
+    """
+
+    lines: tuple[_Line | None, ...]
+    constant: str | None
+
+
+def _compile_sentence(sentence: str) -> str | _Sentence | None:
     names = _field_names(sentence)
-    if names is None or not names <= values.keys():
+    if names is None:
+        logger.debug("Dropped a template sentence: not a valid template")
         return None
     if not names:
         return sentence.replace("{{", "{").replace("}}", "}")
-    return sentence.format_map(values)
+    return _Sentence(sentence, names)
+
+
+def _compile_line(line: str) -> _Line | None:
+    if not line.strip():
+        return None
+    indent = _LEADING_SPACE.match(line)
+    sentences = _SENTENCE_BREAK.split(line.strip())
+    parts = (_compile_sentence(sentence) for sentence in sentences)
+    return _Line(indent.group(0) if indent else "", tuple(p for p in parts if p is not None))
+
+
+# Keyed by the text only, never by values: templates are few and change rarely, so splitting
+# and parsing them on every call was most of a prompt build. Bounded, since edits add texts.
+@functools.lru_cache(maxsize=256)
+def _compile(text: str) -> _CompiledText:
+    lines = tuple(_compile_line(line) for line in text.splitlines())
+    if any(isinstance(part, _Sentence) for line in lines if line for part in line.parts):
+        return _CompiledText(lines, None)
+    return _CompiledText(lines, _finish(_assemble(lines, {})))
+
+
+def _fill(part: str | _Sentence, values: Mapping[str, str]) -> str | None:
+    if isinstance(part, str):
+        return part
+    if part.names <= values.keys():
+        return part.text.format_map(values)
+    logger.debug("Dropped a template sentence: data missing")
+    return None
+
+
+def _assemble(lines: Sequence[_Line | None], values: Mapping[str, str]) -> str:
+    """The filled lines, one blank line kept between paragraphs, not yet cleaned."""
+    assembled: list[str] = []
+    for line in lines:
+        if line is None:
+            if assembled and assembled[-1]:
+                assembled.append("")
+            continue
+        kept = [text for part in line.parts if (text := _fill(part, values)) is not None]
+        if kept:
+            assembled.append(line.prefix + " ".join(kept))
+    return "\n".join(assembled)
 
 
 def _strip_unsafe(text: str) -> str:
     """Drop braces and control characters but keep the template's line structure."""
     return "\n".join(" ".join(_clean_chars(line).split()) for line in text.splitlines())
+
+
+def _finish(assembled: str) -> str:
+    # Values may bring line breaks, look-alike braces or characters that NFKC composes with
+    # the template's, so the filled text is cleaned as a whole, exactly as before compiling.
+    return _cap(_strip_unsafe(assembled).strip(), MAX_RENDERED_TEMPLATE_CHARS)
 
 
 def render_text(text: str, values: Mapping[str, str]) -> str:
@@ -402,25 +486,10 @@ def render_text(text: str, values: Mapping[str, str]) -> str:
     Returns:
         The rendered text (possibly empty), at most ``MAX_RENDERED_TEMPLATE_CHARS`` long.
     """
-    lines: list[str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            if lines and lines[-1]:
-                lines.append("")
-            continue
-        indent = _LEADING_SPACE.match(line)
-        prefix = indent.group(0) if indent else ""
-        kept = []
-        for sentence in _SENTENCE_BREAK.split(line.strip()):
-            rendered = _render_sentence(sentence, values)
-            if rendered is None:
-                logger.debug("Dropped a template sentence: data missing")
-            else:
-                kept.append(rendered)
-        if kept:
-            lines.append(prefix + " ".join(kept))
-    rendered_text = _strip_unsafe("\n".join(lines)).strip()
-    return _cap(rendered_text, MAX_RENDERED_TEMPLATE_CHARS)
+    compiled = _compile(text)
+    if compiled.constant is not None:
+        return compiled.constant
+    return _finish(_assemble(compiled.lines, values))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
