@@ -296,40 +296,105 @@ async def test_direct_connection_of_a_cancelled_call_goes_back_to_the_pool(
         await engine.dispose()
 
 
-async def test_direct_sqlite_statements_of_a_batch_share_one_hop(
+def _count_hops(
+    connection: DirectConnection, monkeypatch: pytest.MonkeyPatch, hops: list[object]
+) -> None:
+    driver = connection._driver  # type: ignore[attr-defined]
+    real = driver._execute
+
+    async def counted(function: Callable[[], object]) -> object:
+        hops.append(function)
+        return await real(function)
+
+    monkeypatch.setattr(driver, "_execute", counted)
+
+
+async def test_direct_sqlite_statements_run_on_the_loop_and_only_a_durable_commit_hops(
     sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Several statements sent together take one trip to aiosqlite's thread, rows in order."""
+    """Reads and a relaxed write take no trip to aiosqlite's thread; a durable commit one."""
     path = tmp_path / "batch.sqlite3"
     shutil.copyfile(sqlite_template, path)
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, tzinfo=UTC)
-    hops: list[object] = []
+    by_id = statement("SELECT trip_id FROM trips WHERE trip_id = :t")
+    hops: dict[str, list[object]] = {"durable": [], "relaxed": [], "reads": []}
     try:
         async with direct(engine) as connection:
-            driver = connection._driver  # type: ignore[attr-defined]
-            real = driver._execute
-
-            async def counted(function: Callable[[], object]) -> object:
-                hops.append(function)
-                return await real(function)
-
-            monkeypatch.setattr(driver, "_execute", counted)
-            results = await connection.rows_of_each(
+            _count_hops(connection, monkeypatch, hops["durable"])
+            written = await connection.rows_of_each(
                 [
                     (_DIRECT_INSERT_TRIP, {"trip": "T-batch", "at": moment}),
-                    (statement("SELECT trip_id FROM trips WHERE trip_id = :t"), {"t": "T-batch"}),
-                    (statement("SELECT trip_id FROM trips WHERE trip_id = :t"), {"t": "T-none"}),
+                    (by_id, {"t": "T-batch"}),
+                    (by_id, {"t": "T-none"}),
                 ]
             )
             monkeypatch.undo()
+        async with direct(engine, durable=False) as connection:
+            _count_hops(connection, monkeypatch, hops["relaxed"])
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-relaxed", "at": moment})
+            monkeypatch.undo()
         async with direct(engine) as connection:
+            _count_hops(connection, monkeypatch, hops["reads"])
             stored = await connection.rows(statement("SELECT count(*) FROM trips"))
+            monkeypatch.undo()
     finally:
         await engine.dispose()
-    assert len(hops) == 1
-    assert [list(rows) for rows in results] == [[], [("T-batch",)], []]
-    assert stored[0][0] == 1
+    assert [list(rows) for rows in written] == [[], [("T-batch",)], []]
+    assert stored[0][0] == 2
+    assert {name: len(calls) for name, calls in hops.items()} == {
+        "durable": 1,
+        "relaxed": 0,
+        "reads": 0,
+    }
+
+
+async def test_direct_sqlite_write_waits_for_another_process_lock_off_the_event_loop(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """While another connection holds the write lock, a write waits on aiosqlite's thread.
+
+    The event loop keeps turning meanwhile, the write lands once the lock is gone, and the
+    connection's busy timeout is the usual one again afterwards.
+    """
+    path = tmp_path / "locked.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+    async with direct(engine):
+        pass  # connected (and its pragmas set) before the lock is taken
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0.01)
+            turns += 1
+
+    async def write() -> None:
+        async with direct(engine) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-waited", "at": moment})
+
+    counter = asyncio.create_task(count_turns())
+    try:
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        assert turns >= 10  # the loop was not blocked by the wait
+        other.execute("ROLLBACK")
+        await asyncio.wait_for(writing, timeout=10)
+        async with direct(engine) as connection:
+            trips = await connection.rows(statement("SELECT trip_id FROM trips"))
+            sqlite_connection = connection._driver._conn  # type: ignore[attr-defined]
+        timeout = sqlite_connection.execute("PRAGMA busy_timeout").fetchone()[0]
+    finally:
+        counter.cancel()
+        other.close()
+        await engine.dispose()
+    assert [row[0] for row in trips] == ["T-waited"]
+    assert timeout == app.database.SQLITE_BUSY_TIMEOUT_SECONDS * 1000
 
 
 def _traced(engine: AsyncEngine, statements: list[str]) -> Callable[[], Awaitable[None]]:
