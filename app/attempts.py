@@ -473,8 +473,9 @@ class Attempts:
             self._unsettled[call_sid] = values
 
     async def _write(self, values: Mapping[str, Any]) -> None:
-        # Not synced to disk on SQLite: a power cut may undo a settlement, never the pending
-        # record written before dialling, which the sweep then settles as outcome unknown.
+        # Committed without waiting for the disk: a power cut (or a crash of PostgreSQL) may
+        # undo a settlement, never the pending record written before dialling, which the
+        # sweep then settles as outcome unknown.
         async with direct(self._engine, durable=False) as connection:
             await connection.rows(_SETTLE, values)
 

@@ -498,3 +498,41 @@ async def test_direct_sqlite_connection_is_given_back_within_the_same_turn_of_th
         counter.cancel()
         await engine.dispose()
     assert during == 0
+
+
+def test_statement_has_a_relaxed_postgres_form_only_for_an_update() -> None:
+    """An UPDATE gets a form that turns synchronous_commit off from within; nothing else does."""
+    update = statement("UPDATE trips SET driver_id = :d WHERE trip_id = :t")
+    assert update.postgresql_relaxed == (
+        "UPDATE trips SET driver_id = $1 FROM (SELECT set_config('synchronous_commit', 'off', "
+        "true)) AS relaxed_commit WHERE trip_id = $2"
+    )
+    assert statement("INSERT INTO trips (trip_id) VALUES (:t)").postgresql_relaxed is None
+    assert statement("SELECT 1 WHERE 1 = :a").postgresql_relaxed is None
+
+
+@pytest.mark.postgres
+async def test_direct_postgres_write_that_need_not_be_durable_commits_asynchronously(
+    postgres_database: str,
+) -> None:
+    """durable=False commits an UPDATE with synchronous_commit off, for that transaction only."""
+    engine = create_engine(postgres_url(postgres_database))
+    moment = datetime(2026, 1, 2, tzinfo=UTC)
+    update = statement(
+        "UPDATE trips SET driver_id = :driver WHERE trip_id = :trip "
+        "RETURNING current_setting('synchronous_commit')"
+    )
+    try:
+        async with direct(engine) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-1", "at": moment})
+            durable = await connection.rows(update, {"driver": "DRV-2", "trip": "T-1"})
+        async with direct(engine, durable=False) as connection:
+            relaxed = await connection.rows(update, {"driver": "DRV-3", "trip": "T-1"})
+            after = await connection.rows(statement("SELECT current_setting('synchronous_commit')"))
+            stored = await connection.rows(statement("SELECT driver_id FROM trips"))
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in durable] == [("on",)]
+    assert [tuple(row) for row in relaxed] == [("off",)]
+    assert [tuple(row) for row in after] == [("on",)]
+    assert [tuple(row) for row in stored] == [("DRV-3",)]
