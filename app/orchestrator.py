@@ -142,7 +142,8 @@ class ViolationCallService:
         Raises:
             ApiError: Every failure, with its status and code.
         """
-        self._log_incoming(request, provider)
+        body = request.model_dump(mode="json")
+        self._log_incoming(request.callType, body, provider)
         driver = first_driver(request)
         self.transfer_number()  # refused before anything is claimed or recorded
         job = _Job(
@@ -155,7 +156,6 @@ class ViolationCallService:
             call_sid=new_call_sid(),
         )
         await self._prepare_prompt(job)
-        body = request.model_dump(mode="json")
         replay = await self.attempts.open(
             NewAttempt(
                 call_sid=job.call_sid,
@@ -386,14 +386,16 @@ class ViolationCallService:
     def _phone_for_log(self, phone: str) -> str:
         return phone if self.settings.log_full_phone_numbers else mask_phone_number(phone)
 
-    def _log_incoming(self, request: BatchCallRequest, provider: VoiceCallProvider) -> None:
+    def _log_incoming(
+        self, call_type: str, body: dict[str, Any], provider: VoiceCallProvider
+    ) -> None:
         full = self.settings.log_full_phone_numbers
         logger.info(SEPARATOR)
         logger.info(
             "📞 incoming %s call request for %s: %s",
-            request.callType,
+            call_type,
             provider.provider_id,
-            as_json(redact(request.model_dump(mode="json"), full_numbers=full)),
+            as_json(redact(body, full_numbers=full)),
         )
 
     def _log_outgoing(self, prepared: PreparedCall) -> None:
