@@ -351,7 +351,7 @@ class DirectConnection:
     async def rows_of_each(
         self, statements: Sequence[tuple[Statement, Mapping[str, Any] | None]]
     ) -> list[Sequence[Sequence[Any]]]:
-        """Run statements in order (on SQLite in one hop); the rows of each."""
+        """Run statements in order, with one checkout; the rows of each."""
         raise NotImplementedError
 
     @staticmethod
