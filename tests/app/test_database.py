@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,6 +35,16 @@ _DIRECT_INSERT_TRIP = statement(
 _INSERT_TRIP = text(
     "INSERT INTO trips (trip_id, driver_id, updated_at) VALUES (:trip, 'DRV-1', '2026-01-01')"
 )
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh copy of the migrated SQLite template, disposed of afterwards."""
+    path = tmp_path / "direct.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    yield engine
+    await engine.dispose()
 
 
 async def test_sqlite_writers_queue_in_process_not_in_the_busy_handler(
@@ -189,54 +199,42 @@ async def test_engine_of_refuses_an_unbound_session_factory() -> None:
 
 
 async def test_direct_sqlite_writes_timestamps_the_orm_reads_and_refuses_naive_ones(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """Rows written through the driver read back through SQLAlchemy; naive times are refused."""
-    path = tmp_path / "direct.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    try:
-        async with direct(engine) as connection:
-            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-direct", "at": moment})
-        with pytest.raises(ValueError, match="naive datetime"):
-            async with direct(engine) as connection:
-                await connection.rows(
-                    _DIRECT_INSERT_TRIP,
-                    {"trip": "T-naive", "at": datetime(2026, 1, 1)},
-                )
-        async with create_session_factory(engine)() as session:
-            stored = await session.get(Trip, "T-direct")
-            naive = await session.get(Trip, "T-naive")
-    finally:
-        await engine.dispose()
+    async with direct(sqlite_engine) as connection:
+        await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-direct", "at": moment})
+    with pytest.raises(ValueError, match="naive datetime"):
+        async with direct(sqlite_engine) as connection:
+            await connection.rows(
+                _DIRECT_INSERT_TRIP,
+                {"trip": "T-naive", "at": datetime(2026, 1, 1)},
+            )
+    async with create_session_factory(sqlite_engine)() as session:
+        stored = await session.get(Trip, "T-direct")
+        naive = await session.get(Trip, "T-naive")
     assert stored is not None
     assert stored.updated_at == moment
     assert naive is None
 
 
 async def test_direct_sqlite_transaction_that_fails_leaves_nothing_written(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """A write before an error in a transaction block is rolled back; a lone statement is not."""
-    path = tmp_path / "direct-rollback.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, tzinfo=UTC)
-    try:
-        with pytest.raises(RuntimeError, match="after the write"):
-            async with direct(engine, transaction=True) as connection:
-                await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-undone", "at": moment})
-                raise RuntimeError("after the write")
-        # Outside a transaction each statement commits with itself: the error comes too late.
-        with pytest.raises(RuntimeError, match="after the write"):
-            async with direct(engine) as connection:
-                await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-kept", "at": moment})
-                raise RuntimeError("after the write")
-        async with direct(engine) as connection:
-            rows = await connection.rows(statement("SELECT trip_id FROM trips"))
-    finally:
-        await engine.dispose()
+    with pytest.raises(RuntimeError, match="after the write"):
+        async with direct(sqlite_engine, transaction=True) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-undone", "at": moment})
+            raise RuntimeError("after the write")
+    # Outside a transaction each statement commits with itself: the error comes too late.
+    with pytest.raises(RuntimeError, match="after the write"):
+        async with direct(sqlite_engine) as connection:
+            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-kept", "at": moment})
+            raise RuntimeError("after the write")
+    async with direct(sqlite_engine) as connection:
+        rows = await connection.rows(statement("SELECT trip_id FROM trips"))
     assert [row[0] for row in rows] == ["T-kept"]
 
 
@@ -262,38 +260,32 @@ async def test_direct_postgres_connection_that_died_mid_use_is_not_reused(
 
 
 async def test_direct_connection_of_a_cancelled_call_goes_back_to_the_pool(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """A call cancelled mid-statement still returns SQLite's only connection to the pool."""
-    path = tmp_path / "cancel.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     inside = asyncio.Event()
 
     async def stuck() -> None:
-        async with direct(engine) as connection:
+        async with direct(sqlite_engine) as connection:
             await connection.rows(statement("SELECT 1"))
             inside.set()
             await asyncio.Event().wait()  # until cancelled
 
-    try:
-        task = asyncio.create_task(stuck())
-        await inside.wait()
-        assert isinstance(engine.pool, QueuePool)
-        assert engine.pool.checkedout() == 1
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await asyncio.sleep(0)  # the shielded return finishes on its own
-        for _ in range(100):
-            if not engine.pool.checkedout():
-                break
-            await asyncio.sleep(0.01)
-        assert engine.pool.checkedout() == 0
-        async with direct(engine) as connection:
-            assert (await connection.rows(statement("SELECT 2")))[0][0] == 2
-    finally:
-        await engine.dispose()
+    task = asyncio.create_task(stuck())
+    await inside.wait()
+    assert isinstance(sqlite_engine.pool, QueuePool)
+    assert sqlite_engine.pool.checkedout() == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)  # the shielded return finishes on its own
+    for _ in range(100):
+        if not sqlite_engine.pool.checkedout():
+            break
+        await asyncio.sleep(0.01)
+    assert sqlite_engine.pool.checkedout() == 0
+    async with direct(sqlite_engine) as connection:
+        assert (await connection.rows(statement("SELECT 2")))[0][0] == 2
 
 
 def _count_hops(
@@ -310,36 +302,30 @@ def _count_hops(
 
 
 async def test_direct_sqlite_statements_run_on_the_loop_and_only_a_durable_commit_hops(
-    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reads and a relaxed write take no trip to aiosqlite's thread; a durable commit one."""
-    path = tmp_path / "batch.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, tzinfo=UTC)
     by_id = statement("SELECT trip_id FROM trips WHERE trip_id = :t")
     hops: dict[str, list[object]] = {"durable": [], "relaxed": [], "reads": []}
-    try:
-        async with direct(engine) as connection:
-            _count_hops(connection, monkeypatch, hops["durable"])
-            written = await connection.rows_of_each(
-                [
-                    (_DIRECT_INSERT_TRIP, {"trip": "T-batch", "at": moment}),
-                    (by_id, {"t": "T-batch"}),
-                    (by_id, {"t": "T-none"}),
-                ]
-            )
-            monkeypatch.undo()
-        async with direct(engine, durable=False) as connection:
-            _count_hops(connection, monkeypatch, hops["relaxed"])
-            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-relaxed", "at": moment})
-            monkeypatch.undo()
-        async with direct(engine) as connection:
-            _count_hops(connection, monkeypatch, hops["reads"])
-            stored = await connection.rows(statement("SELECT count(*) FROM trips"))
-            monkeypatch.undo()
-    finally:
-        await engine.dispose()
+    async with direct(sqlite_engine) as connection:
+        _count_hops(connection, monkeypatch, hops["durable"])
+        written = await connection.rows_of_each(
+            [
+                (_DIRECT_INSERT_TRIP, {"trip": "T-batch", "at": moment}),
+                (by_id, {"t": "T-batch"}),
+                (by_id, {"t": "T-none"}),
+            ]
+        )
+        monkeypatch.undo()
+    async with direct(sqlite_engine, durable=False) as connection:
+        _count_hops(connection, monkeypatch, hops["relaxed"])
+        await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-relaxed", "at": moment})
+        monkeypatch.undo()
+    async with direct(sqlite_engine) as connection:
+        _count_hops(connection, monkeypatch, hops["reads"])
+        stored = await connection.rows(statement("SELECT count(*) FROM trips"))
+        monkeypatch.undo()
     assert [list(rows) for rows in written] == [[], [("T-batch",)], []]
     assert stored[0][0] == 2
     assert {name: len(calls) for name, calls in hops.items()} == {
@@ -350,20 +336,19 @@ async def test_direct_sqlite_statements_run_on_the_loop_and_only_a_durable_commi
 
 
 async def test_direct_sqlite_write_waits_for_another_process_lock_off_the_event_loop(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """While another connection holds the write lock, a write waits on aiosqlite's thread.
 
     The event loop keeps turning meanwhile, the write lands once the lock is gone, and the
     connection's busy timeout is the usual one again afterwards.
     """
-    path = tmp_path / "locked.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, tzinfo=UTC)
-    async with direct(engine):
+    async with direct(sqlite_engine):
         pass  # connected (and its pragmas set) before the lock is taken
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(
+        str(sqlite_engine.url.database), isolation_level=None, check_same_thread=False
+    )
     other.execute("BEGIN IMMEDIATE")
     turns = 0
 
@@ -374,7 +359,7 @@ async def test_direct_sqlite_write_waits_for_another_process_lock_off_the_event_
             turns += 1
 
     async def write() -> None:
-        async with direct(engine) as connection:
+        async with direct(sqlite_engine) as connection:
             await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-waited", "at": moment})
 
     counter = asyncio.create_task(count_turns())
@@ -385,14 +370,13 @@ async def test_direct_sqlite_write_waits_for_another_process_lock_off_the_event_
         assert turns >= 10  # the loop was not blocked by the wait
         other.execute("ROLLBACK")
         await asyncio.wait_for(writing, timeout=10)
-        async with direct(engine) as connection:
+        async with direct(sqlite_engine) as connection:
             trips = await connection.rows(statement("SELECT trip_id FROM trips"))
             sqlite_connection = connection._driver._conn  # type: ignore[attr-defined]
         timeout = sqlite_connection.execute("PRAGMA busy_timeout").fetchone()[0]
     finally:
         counter.cancel()
         other.close()
-        await engine.dispose()
     assert [row[0] for row in trips] == ["T-waited"]
     assert timeout == app.database.SQLITE_BUSY_TIMEOUT_SECONDS * 1000
 
@@ -406,26 +390,20 @@ def _traced(engine: AsyncEngine, statements: list[str]) -> Callable[[], Awaitabl
 
 
 async def test_direct_sqlite_write_that_need_not_be_durable_skips_only_its_own_sync(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """durable=False commits at synchronous=NORMAL and puts FULL back; default writes stay FULL."""
-    path = tmp_path / "relaxed.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, tzinfo=UTC)
     trace: list[str] = []
-    try:
-        await _traced(engine, trace)()
-        async with direct(engine) as connection:
-            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-durable", "at": moment})
-        durable = list(trace)
-        trace.clear()
-        async with direct(engine, durable=False) as connection:
-            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-relaxed", "at": moment})
-        async with direct(engine) as connection:
-            level = (await connection.rows(statement("PRAGMA synchronous")))[0][0]
-    finally:
-        await engine.dispose()
+    await _traced(sqlite_engine, trace)()
+    async with direct(sqlite_engine) as connection:
+        await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-durable", "at": moment})
+    durable = list(trace)
+    trace.clear()
+    async with direct(sqlite_engine, durable=False) as connection:
+        await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-relaxed", "at": moment})
+    async with direct(sqlite_engine) as connection:
+        level = (await connection.rows(statement("PRAGMA synchronous")))[0][0]
     assert not any("synchronous" in line for line in durable)
     relaxed = [line for line in trace if "synchronous" in line or "INSERT" in line]
     assert relaxed[:3] == [
@@ -438,45 +416,36 @@ async def test_direct_sqlite_write_that_need_not_be_durable_skips_only_its_own_s
 
 
 async def test_direct_sqlite_failed_relaxed_write_restores_full_sync_and_writes_nothing(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """A relaxed write that fails is rolled back, FULL is restored, and the next write works."""
-    path = tmp_path / "relaxed-fails.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     moment = datetime(2026, 1, 2, tzinfo=UTC)
-    try:
-        async with direct(engine) as connection:
-            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-1", "at": moment})
-        with pytest.raises(sqlite3.IntegrityError):
-            async with direct(engine, durable=False) as connection:
-                await connection.rows_of_each(
-                    [
-                        (_DIRECT_INSERT_TRIP, {"trip": "T-2", "at": moment}),
-                        (_DIRECT_INSERT_TRIP, {"trip": "T-1", "at": moment}),  # duplicate key
-                    ]
-                )
-        async with direct(engine) as connection:
-            level = (await connection.rows(statement("PRAGMA synchronous")))[0][0]
-            await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-3", "at": moment})
-            trips = await connection.rows(statement("SELECT trip_id FROM trips ORDER BY 1"))
-    finally:
-        await engine.dispose()
+    async with direct(sqlite_engine) as connection:
+        await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-1", "at": moment})
+    with pytest.raises(sqlite3.IntegrityError):
+        async with direct(sqlite_engine, durable=False) as connection:
+            await connection.rows_of_each(
+                [
+                    (_DIRECT_INSERT_TRIP, {"trip": "T-2", "at": moment}),
+                    (_DIRECT_INSERT_TRIP, {"trip": "T-1", "at": moment}),  # duplicate key
+                ]
+            )
+    async with direct(sqlite_engine) as connection:
+        level = (await connection.rows(statement("PRAGMA synchronous")))[0][0]
+        await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-3", "at": moment})
+        trips = await connection.rows(statement("SELECT trip_id FROM trips ORDER BY 1"))
     assert level == 2
     assert [row[0] for row in trips] == ["T-1", "T-3"]
 
 
 async def test_direct_sqlite_connection_is_given_back_within_the_same_turn_of_the_loop(
-    sqlite_template: Path, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """Checking out and returning SQLite's connection lets no other task run in between.
 
     With one connection per process, every turn of the loop it sits unused while checked
     out is a turn every other call waits for it.
     """
-    path = tmp_path / "turns.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
     turns = 0
 
     async def count_turns() -> None:
@@ -487,16 +456,15 @@ async def test_direct_sqlite_connection_is_given_back_within_the_same_turn_of_th
 
     counter = asyncio.create_task(count_turns())
     try:
-        async with direct(engine):
+        async with direct(sqlite_engine):
             pass  # warm: the first checkout connects
         await asyncio.sleep(0)
         before = turns
-        async with direct(engine):
+        async with direct(sqlite_engine):
             pass
         during = turns - before
     finally:
         counter.cancel()
-        await engine.dispose()
     assert during == 0
 
 
