@@ -258,10 +258,10 @@ class TemplateStore:
         connection: DirectConnection,
         queries: Sequence[tuple[Statement, Mapping[str, Any]]],
     ) -> tuple[PromptTemplates, list[Sequence[Sequence[Any]]]]:
-        """The current templates, and the rows of other queries read in the same hop.
+        """The current templates, and the rows of other queries sent in the same batch.
 
-        A call needs its trip and the templates' stamp: on SQLite each hop to the driver's
-        thread holds the process's only connection for a turn of the event loop.
+        A call needs its trip and the templates' stamp: one checkout of the connection for
+        both (on SQLite the process's only one).
         """
         stamp_rows, *rows = await connection.rows_of_each([(_STAMP, {}), *queries])
         stamp = stamp_rows[0][0]

@@ -138,8 +138,8 @@ def trip_lookups(
 
     ``trip_id`` (the driver's ``violations.tripId``), then ``fallback_trip_id`` (the request's
     ``trip_id``), then the driver's most recently updated trip; blank ids are skipped. All of
-    them are sent at once (one hop on SQLite, each an index step) and the first that finds a
-    row wins: see :func:`trip_found`.
+    them are sent in one batch (each is an index step) and the first that finds a row wins:
+    see :func:`trip_found`.
     """
     lookups = [
         TripLookup(source, (TRIP_BY_ID, {"trip_id": wanted}))
