@@ -265,7 +265,7 @@ class Attempts:
         # The per-number checks need the insert, their reads (and on PostgreSQL the advisory
         # lock) in one transaction, so that a refusal leaves nothing written. Without them
         # every statement is atomic on its own: the INSERT ... ON CONFLICT claims the key and
-        # commits in one go (one hop to aiosqlite's thread), and on a conflict the reads and
+        # commits in one go (one statement and its commit), and on a conflict the reads and
         # the conditional updates that follow need no transaction around them either.
         checks = self.policy.limit.enabled or bool(self.policy.min_interval)
         # A concurrent release or takeover can make one pass lose the race; the next one sees it.

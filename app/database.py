@@ -280,8 +280,9 @@ def upgrade_database(url: str) -> None:
 # to the driver directly. Through SQLAlchemy every statement paid for the ORM session, the
 # statement's cache key and, on SQLite, four hops to aiosqlite's thread (cursor, execute,
 # fetch, close) with the GIL changing hands each time: together half the CPU of a call. Here a
-# statement is hand-written once, sent as it is (one hop to aiosqlite's thread; asyncpg's own
-# prepared-statement cache) and its few values converted by hand.
+# statement is hand-written once, sent as it is (on SQLite run on the event loop, see
+# `_SQLiteConnection`; asyncpg's own prepared-statement cache) and its few values converted by
+# hand.
 
 _PARAMETER = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 #: How SQLAlchemy's SQLite DATETIME stores a timestamp (naive UTC, always with microseconds):
@@ -497,7 +498,7 @@ async def direct(
 
     The connection comes from the engine's pool, so SQLite keeps its one in-process writer and
     PostgreSQL its checkout checks. Without ``transaction`` each statement is its own
-    transaction, committed with it (on SQLite in the same hop to aiosqlite's thread). With it,
+    transaction, committed with it. With it,
     the block is one transaction: on SQLite it begins at the first write (sqlite3 begins one
     there, as under SQLAlchemy) and commits when the block ends; on an error it is rolled back
     (on SQLite when the connection returns to the pool).
