@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from voice_providers import RetryPolicy, default_timeout, defaults
 
 from .database import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_QUEUE_TIMEOUT_SECONDS
-from .provider_transport import ShardedTransport
+from .provider_transport import ProviderClient, ShardedTransport
 from .rollout import ProviderRouting, Rollout, parse_rollout
 
 #: Longest a request may wait for the database: in-process for SQLite's one connection, then
@@ -244,9 +244,9 @@ class Settings(BaseSettings):
         since httpx reads those only when it builds its transport itself.
         """
         if urllib.request.getproxies():
-            return httpx.AsyncClient(timeout=self.http_timeout, limits=self.http_limits)
+            return ProviderClient(timeout=self.http_timeout, limits=self.http_limits)
         transport = ShardedTransport(max_connections=self.max_concurrent_calls)
-        return httpx.AsyncClient(timeout=self.http_timeout, transport=transport)
+        return ProviderClient(timeout=self.http_timeout, transport=transport)
 
     def api_clients(self) -> list[ApiClient]:
         """Callers from `API_KEYS` (see `parse_api_keys`); empty when it is unset."""

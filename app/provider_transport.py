@@ -1,4 +1,4 @@
-"""The shared provider client's transport: many small connection pools instead of one large one.
+"""The shared provider client: no cookie jar, and many small connection pools instead of one.
 
 httpcore's pool re-examines every connection it holds each time a request starts or ends
 (expiry, idleness, and for each idle connection a count over all of them), so its cost per
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Callable
+from http.cookiejar import CookieJar
 from typing import Any
 
 import httpx
@@ -93,3 +94,33 @@ class _ReleasingStream(httpx.AsyncByteStream):
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
                 on_close()
+
+
+class _AnswersSetNoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep nothing an answer sets (see `ProviderClient`)."""
+
+
+class ProviderClient(httpx.AsyncClient):
+    """The shared provider client: it keeps no cookie a provider's answer sets.
+
+    The provider APIs authenticate every request with a key and need no cookie, but httpx
+    reads every answer for ``Set-Cookie`` through the standard library's cookie jar: 3.6% of
+    the event loop's samples per call in a profile at one connection. Cookies set on the
+    client itself are still sent.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._kept = _AnswersSetNoCookies(kwargs.get("cookies"))
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """The client's own cookies; answers never add to them."""
+        return self._kept
+
+    @cookies.setter
+    def cookies(
+        self, cookies: httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+    ) -> None:
+        self._kept = _AnswersSetNoCookies(cookies)

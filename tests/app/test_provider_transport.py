@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.config import Settings
 from app.loopback import start_server
-from app.provider_transport import SHARD_CONNECTIONS, ShardedTransport
+from app.provider_transport import SHARD_CONNECTIONS, ProviderClient, ShardedTransport
 from tests.e2e._support import free_port
 
 
@@ -127,3 +127,33 @@ async def test_a_streamed_answer_holds_its_pool_until_it_is_closed() -> None:
             assert transport.in_flight == (0,)
     finally:
         await server.stop()
+
+
+async def test_provider_client_keeps_no_cookie_an_answer_sets_but_sends_its_own() -> None:
+    """A Set-Cookie from a provider is never stored or sent back; the client's own cookie is."""
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "session=abc; Path=/"}, json={})
+
+    async with ProviderClient(transport=httpx.MockTransport(answer)) as client:
+        await client.post("https://api.example.test/v1/call", json={})
+        await client.post("https://api.example.test/v1/call", json={})
+        kept_from_answers = len(client.cookies)
+        client.cookies = {"region": "us"}
+        await client.post("https://api.example.test/v1/call", json={})
+    assert sent == [None, None, "region=us"]
+    assert kept_from_answers == 0
+
+
+@pytest.mark.parametrize("proxy", [None, "http://127.0.0.1:3128"])
+def test_settings_build_the_cookie_free_provider_client_with_or_without_a_proxy(
+    monkeypatch: pytest.MonkeyPatch, proxy: str | None
+) -> None:
+    """Both ways of building the shared client give the client that ignores answers' cookies."""
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    if proxy is not None:
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+    assert isinstance(Settings(_env_file=None).provider_client(), ProviderClient)
