@@ -21,6 +21,7 @@ from ._support import (
     app_env,
     free_port,
     provider_params,
+    wait_until,
 )
 
 pytestmark = [
@@ -79,9 +80,28 @@ async def test_a_scripted_run_is_counted_exactly(
     service = _start(launcher, env, workers=workers, metrics_dir=metrics_dir)
     try:
         await service.wait_healthy(client)
+        if metrics_dir is not None:
+            await _wait_for_every_worker(metrics_dir, workers)
         await _scripted_run(service, fake, client, metrics_dir, workers=workers)
     finally:
         _stop_gracefully(service)
+
+
+def _counter_files(metrics_dir: Path) -> list[Path]:
+    return list(metrics_dir.glob("counter_*.db"))
+
+
+async def _wait_for_every_worker(metrics_dir: Path, workers: int) -> None:
+    """Wait until each worker has run its lifespan, which writes its counter file.
+
+    /health answers as soon as one worker is up; on a loaded machine the other can start
+    seconds later, and until then the first one serves every request.
+    """
+
+    async def all_started() -> bool:
+        return len(await asyncio.to_thread(_counter_files, metrics_dir)) == workers
+
+    await wait_until(all_started, within=90.0, what=f"{workers} workers' counter files")
 
 
 def _stop_gracefully(service: AppProcess) -> None:
@@ -139,5 +159,6 @@ async def _scripted_run(
         )
         assert seconds == 5 + (capacity is not None)
     if metrics_dir is not None:
-        files = await asyncio.to_thread(lambda: list(metrics_dir.glob("counter_*.db")))
+        # No worker was replaced during the run (a new one would add a file of its own).
+        files = await asyncio.to_thread(_counter_files, metrics_dir)
         assert len(files) == workers
