@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -335,6 +336,25 @@ async def test_direct_sqlite_statements_run_on_the_loop_and_only_a_durable_commi
     }
 
 
+@asynccontextmanager
+async def _counting_wakeups(*, every: float) -> AsyncIterator[Callable[[], int]]:
+    """A task that wakes every `every` seconds (0: every turn of the loop) while in the block;
+    the block gets how many times it has woken so far."""
+    wakeups = 0
+
+    async def count() -> None:
+        nonlocal wakeups
+        while True:
+            await asyncio.sleep(every)
+            wakeups += 1
+
+    counter = asyncio.create_task(count())
+    try:
+        yield lambda: wakeups
+    finally:
+        counter.cancel()
+
+
 async def test_direct_sqlite_write_waits_for_another_process_lock_off_the_event_loop(
     sqlite_engine: AsyncEngine,
 ) -> None:
@@ -350,24 +370,17 @@ async def test_direct_sqlite_write_waits_for_another_process_lock_off_the_event_
         str(sqlite_engine.url.database), isolation_level=None, check_same_thread=False
     )
     other.execute("BEGIN IMMEDIATE")
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0.01)
-            turns += 1
 
     async def write() -> None:
         async with direct(sqlite_engine) as connection:
             await connection.rows(_DIRECT_INSERT_TRIP, {"trip": "T-waited", "at": moment})
 
-    counter = asyncio.create_task(count_turns())
     try:
-        writing = asyncio.create_task(write())
-        await asyncio.sleep(0.3)
-        assert not writing.done()
-        assert turns >= 10  # the loop was not blocked by the wait
+        async with _counting_wakeups(every=0.01) as wakeups:
+            writing = asyncio.create_task(write())
+            await asyncio.sleep(0.3)
+            assert not writing.done()
+            assert wakeups() >= 10  # the loop was not blocked by the wait
         other.execute("ROLLBACK")
         await asyncio.wait_for(writing, timeout=10)
         async with direct(sqlite_engine) as connection:
@@ -375,7 +388,6 @@ async def test_direct_sqlite_write_waits_for_another_process_lock_off_the_event_
             sqlite_connection = connection._driver._conn  # type: ignore[attr-defined]
         timeout = sqlite_connection.execute("PRAGMA busy_timeout").fetchone()[0]
     finally:
-        counter.cancel()
         other.close()
     assert [row[0] for row in trips] == ["T-waited"]
     assert timeout == app.database.SQLITE_BUSY_TIMEOUT_SECONDS * 1000
@@ -446,25 +458,14 @@ async def test_direct_sqlite_connection_is_given_back_within_the_same_turn_of_th
     With one connection per process, every turn of the loop it sits unused while checked
     out is a turn every other call waits for it.
     """
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
-    counter = asyncio.create_task(count_turns())
-    try:
+    async with _counting_wakeups(every=0) as turns:
         async with direct(sqlite_engine):
             pass  # warm: the first checkout connects
         await asyncio.sleep(0)
-        before = turns
+        before = turns()
         async with direct(sqlite_engine):
             pass
-        during = turns - before
-    finally:
-        counter.cancel()
+        during = turns() - before
     assert during == 0
 
 
