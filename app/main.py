@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -111,6 +112,7 @@ def create_app(
             services = _services(config, http_client, registry, engine, simulated)
             await _sweep(services)
             stack.push_async_callback(_cancel, asyncio.create_task(_sweep_forever(services)))
+            stack.callback(_exclude_startup_heap_from_gc())
             logger.info(
                 "violation-calls ready: VOICE_PROVIDER=%s, VOICE_PROVIDER_ROLLOUT=%s, "
                 "installed=%s, configured=%s%s",
@@ -164,6 +166,17 @@ class _RequestIdApp(FastAPI):
 def _refuse_unsafe_production(config: Settings) -> None:
     if config.app_env == "production" and not config.api_clients():
         raise StartupError("APP_ENV=production requires API_KEYS; refusing to start without auth")
+
+
+def _exclude_startup_heap_from_gc() -> Callable[[], None]:
+    """Move every object alive now out of the garbage collector's sight; return the undo.
+
+    What start-up built (modules, pydantic schemas, phone metadata, the engine) lives as long
+    as the process, yet each full collection walked all of it: 60-90 ms with the event loop
+    stopped, about once per 500-call burst. Frozen, a full collection takes about 13 ms.
+    """
+    gc.freeze()
+    return gc.unfreeze
 
 
 def _check_flag(config: Settings, registry: ProviderRegistry) -> None:
