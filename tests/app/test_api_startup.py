@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.config import StartupError
-from app.main import create_app
+from app.main import YOUNG_GENERATION_THRESHOLD, create_app
 from tests.app.service_fixtures import (
     API_KEY,
     ELEVENLABS,
@@ -60,25 +60,31 @@ async def test_production_with_api_keys_starts(database_url: str) -> None:
     assert accepted.status_code == 200, accepted.text
 
 
-async def test_running_service_keeps_its_startup_heap_out_of_the_garbage_collector(
+async def test_running_service_tunes_the_garbage_collector_and_restores_it(
     database_url: str,
 ) -> None:
-    """While the service runs, what start-up built is frozen; shutting down thaws it again."""
+    """While the service runs, its start-up heap is frozen and the young generation is collected
+    less often; shutting down thaws the heap and puts the thresholds back."""
+    thresholds = gc.get_threshold()
     assert gc.get_freeze_count() == 0
     async with serve(make_settings(database_url)) as service:
-        during = gc.get_freeze_count()
+        frozen, during = gc.get_freeze_count(), gc.get_threshold()
         response = await service.call()
     assert response.status_code == 200, response.text
-    assert during > 10_000  # modules, schemas, the engine: far more than a few objects
+    assert frozen > 10_000  # modules, schemas, the engine: far more than a few objects
+    assert during == (YOUNG_GENERATION_THRESHOLD, *thresholds[1:])
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
 
 
 async def test_failed_startup_leaves_nothing_frozen(database_url: str) -> None:
-    """A refused start-up leaves nothing frozen, whatever step refused it."""
+    """A refused start-up leaves nothing frozen and the collector's thresholds as they were."""
+    thresholds = gc.get_threshold()
     with pytest.raises(StartupError):
         async with serve(make_settings(database_url, voice_provider="bland")):
             pytest.fail("the service started with an unknown VOICE_PROVIDER")
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
 
 
 async def test_health_reports_provider_and_database(database_url: str) -> None:
